@@ -1,0 +1,52 @@
+"""The site's navigation, filtered by the signed-in user's roles."""
+
+from dataclasses import dataclass
+
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from registry.roles import Role
+from registry.selectors import get_user_roles
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str | Promise
+    url_name: str
+    # None: everyone; an empty tuple: any signed-in user; else any of these roles.
+    roles: tuple[Role, ...] | None = None
+    staff_only: bool = False
+
+
+NAV_ITEMS: tuple[NavItem, ...] = (
+    NavItem(_("Home"), "home"),
+    NavItem(_("My account"), "account", roles=()),
+    NavItem(_("Administration"), "admin:index", staff_only=True),
+)
+
+
+def visible_items(*, user, roles: list[Role]) -> list[NavItem]:
+    items = []
+    for item in NAV_ITEMS:
+        if item.staff_only and not user.is_staff:
+            continue
+        if item.roles is not None:
+            if not user.is_authenticated:
+                continue
+            if item.roles and not set(item.roles) & set(roles):
+                continue
+        items.append(item)
+    return items
+
+
+def navigation(request: HttpRequest) -> dict:
+    """Template context: ``nav_items`` (label, url, active) and ``user_roles``."""
+    roles = get_user_roles(user=request.user)
+    items = []
+    for item in visible_items(user=request.user, roles=roles):
+        url = reverse(item.url_name)
+        active = request.path == url if url == "/" else request.path.startswith(url)
+        items.append({"label": item.label, "url": url, "active": active})
+    return {"nav_items": items, "user_roles": roles}

@@ -1,0 +1,23 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from registry.demo import DEMO_PASSWORD, USERS, load_demo_organizations_and_users
+
+
+class Command(BaseCommand):
+    help = "Load the Bijie demo data (idempotent). Refused under production settings."
+
+    def handle(self, *args, **options):
+        if not settings.DEMO_DATA_ALLOWED:
+            raise CommandError(
+                "Demo data is refused under production settings: its users share a "
+                "published password."
+            )
+        organizations = load_demo_organizations_and_users()
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Bijie demo ready: {len(organizations)} organizations, "
+                f"{len(USERS)} users (password '{DEMO_PASSWORD}'): "
+                + ", ".join(user.username for user in USERS)
+            )
+        )

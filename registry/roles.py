@@ -1,0 +1,36 @@
+"""Roles are Django groups; this module names them and the permissions each holds.
+
+Object-level access follows organization membership (see selectors); the group
+only says what kind of work a user may do at all.
+"""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(models.TextChoices):
+    BUREAU_STAFF = "bureau_staff", _("Bureau staff")
+    VERIFIER = "verifier", _("Verifier")
+    BUYER = "buyer", _("Buyer")
+    REGISTRY_ADMIN = "registry_admin", _("Registry admin")
+
+
+# "app_label.codename" strings; permissions created by later migrations are
+# attached when migrations run (see registry.apps).
+ROLE_PERMISSIONS: dict[Role, tuple[str, ...]] = {
+    Role.BUREAU_STAFF: ("registry.view_organization",),
+    Role.VERIFIER: ("registry.view_organization",),
+    Role.BUYER: ("registry.view_organization",),
+    Role.REGISTRY_ADMIN: (
+        "registry.view_organization",
+        "registry.add_organization",
+        "registry.change_organization",
+        "registry.view_membership",
+        "registry.add_membership",
+        "registry.change_membership",
+        "registry.delete_membership",
+        "registry.view_user",
+        "registry.add_user",
+        "registry.change_user",
+    ),
+}

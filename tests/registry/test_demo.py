@@ -1,0 +1,46 @@
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import override_settings
+
+from registry.demo import DEMO_PASSWORD, ORGANIZATIONS, USERS
+from registry.models import Membership, Organization, User
+from registry.roles import Role
+
+pytestmark = pytest.mark.django_db
+
+
+def test_load_bijie_demo_creates_one_user_per_role_and_is_idempotent():
+    call_command("load_bijie_demo")
+    call_command("load_bijie_demo")
+
+    assert Organization.objects.filter(is_demo=True).count() == len(ORGANIZATIONS)
+    assert User.objects.count() == len(USERS)
+    assert Membership.objects.count() == len(USERS)
+    kinds = set(Organization.objects.values_list("kind", flat=True))
+    assert kinds == {kind.value for kind in Organization.Kind}
+
+    roles = {
+        user.username: set(user.groups.values_list("name", flat=True))
+        for user in User.objects.all()
+    }
+    assert roles == {
+        "bureau_demo": {Role.BUREAU_STAFF},
+        "verifier_demo": {Role.VERIFIER},
+        "buyer_demo": {Role.BUYER},
+        "village_demo": {Role.BUREAU_STAFF},
+        "registry_admin_demo": {Role.REGISTRY_ADMIN},
+    }
+    for user in User.objects.all():
+        assert user.check_password(DEMO_PASSWORD)
+
+
+def test_demo_users_can_log_in(client):
+    call_command("load_bijie_demo")
+    assert client.login(username="bureau_demo", password="bijie-demo")
+
+
+@override_settings(DEMO_DATA_ALLOWED=False)
+def test_load_bijie_demo_refuses_production_settings():
+    with pytest.raises(CommandError, match="production"):
+        call_command("load_bijie_demo")
+    assert not Organization.objects.exists()
