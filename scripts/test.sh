@@ -7,6 +7,12 @@ cd "$(dirname "$0")/.."
 
 PYTEST=(.venv/bin/python -m pytest)
 
+# Browser tests need Debian's Chromium and a CJK font; as root, install them.
+# Without them the browser tests skip (or fail under REQUIRE_PRODUCTION_STACK=1).
+if [ "$(id -u)" -eq 0 ]; then
+  EXTRA_DEBIAN_PACKAGES="chromium fonts-wqy-microhei" bash scripts/bootstrap.sh
+fi
+
 run_pytest() {
   # pytest exits 5 when a selection holds no test: that is not a pass.
   local status=0

@@ -19,7 +19,12 @@ PRODUCTION_ENV = {
 
 
 def _manage(*args, env_overrides=None):
-    env = {k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV}
+    # Only the deployment's own variables: nothing the test run itself set.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in PRODUCTION_ENV and not k.startswith("DJANGO_")
+    }
     env.update(env_overrides if env_overrides is not None else PRODUCTION_ENV)
     return subprocess.run(
         [sys.executable, "manage.py", *args],

@@ -74,3 +74,25 @@ def test_django_admin_is_closed_to_non_staff(client, make_user):
     client.force_login(make_user(role=Role.BUREAU_STAFF))
     response = client.get(reverse("admin:index"))
     assert response.status_code == 302
+
+
+def test_logins_are_rate_limited_per_username_and_address(client, make_user):
+    make_user(username="target", role=Role.BUYER)
+    for _ in range(5):
+        client.post(reverse("login"), {"username": "target", "password": "guess"})
+    response = client.post(
+        reverse("login"),
+        {"username": "target", "password": "correct horse battery"},
+        HTTP_ACCEPT_LANGUAGE="zh-CN",
+    )
+    assert response.status_code == 429
+    assert "登录失败次数过多" in response.content.decode()
+    assert client.get(reverse("account")).status_code == 302
+
+    # Another username from the same address is not locked out.
+    make_user(username="colleague", role=Role.BUYER)
+    response = client.post(
+        reverse("login"),
+        {"username": "colleague", "password": "correct horse battery"},
+    )
+    assert response.status_code == 302

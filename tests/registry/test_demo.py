@@ -34,9 +34,12 @@ def test_load_bijie_demo_creates_one_user_per_role_and_is_idempotent():
         assert user.check_password(DEMO_PASSWORD)
 
 
-def test_demo_users_can_log_in(client):
+@pytest.mark.parametrize("username", [user.username for user in USERS])
+def test_demo_users_can_log_in(client, username):
     call_command("load_bijie_demo")
-    assert client.login(username="bureau_demo", password="bijie-demo")
+    response = client.post("/login/", {"username": username, "password": DEMO_PASSWORD})
+    assert response.status_code == 302
+    assert client.get("/account/").status_code == 200
 
 
 @override_settings(DEMO_DATA_ALLOWED=False)
