@@ -22,6 +22,10 @@ class NavItem:
 
 NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem(_("Home"), "home"),
+    NavItem(_("Projects"), "registry:project-list"),
+    NavItem(
+        _("Register a project"), "registry:project-create", roles=(Role.BUREAU_STAFF,)
+    ),
     NavItem(_("My account"), "account", roles=()),
     NavItem(_("Administration"), "admin:index", staff_only=True),
 )
@@ -44,9 +48,17 @@ def visible_items(*, user, roles: list[Role]) -> list[NavItem]:
 def navigation(request: HttpRequest) -> dict:
     """Template context: ``nav_items`` (label, url, active) and ``user_roles``."""
     roles = get_user_roles(user=request.user)
-    items = []
-    for item in visible_items(user=request.user, roles=roles):
-        url = reverse(item.url_name)
-        active = request.path == url if url == "/" else request.path.startswith(url)
-        items.append({"label": item.label, "url": url, "active": active})
+    items = [
+        {"label": item.label, "url": reverse(item.url_name), "active": False}
+        for item in visible_items(user=request.user, roles=roles)
+    ]
+    # The longest URL that prefixes the current path is the active item.
+    matches = [
+        item
+        for item in items
+        if request.path == item["url"]
+        or (item["url"] != "/" and request.path.startswith(item["url"]))
+    ]
+    if matches:
+        max(matches, key=lambda item: len(item["url"]))["active"] = True
     return {"nav_items": items, "user_roles": roles}

@@ -2,7 +2,17 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
 
-from registry.models import Membership, Organization, User
+from registry.forms import BoundaryMapWidget
+from registry.models import (
+    Account,
+    AdministrativeDivision,
+    Membership,
+    Organization,
+    Project,
+    ProjectDocument,
+    ProjectStatusChange,
+    User,
+)
 
 
 class MembershipInline(admin.TabularInline):
@@ -18,12 +28,24 @@ class UserAdmin(DjangoUserAdmin):
     list_filter = ["groups", "is_staff", "is_active"]
 
 
+class AccountInline(admin.TabularInline):
+    model = Account
+    extra = 0
+    fields = ["number", "kind", "is_public", "created_at"]
+    readonly_fields = ["number", "kind", "created_at"]
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False  # accounts are opened by the registry's services
+
+
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
     list_display = ["name_zh", "name_en", "kind", "uscc", "is_demo", "created_at"]
     list_filter = ["kind", "is_demo"]
     search_fields = ["name_zh", "name_en", "uscc"]
     readonly_fields = ["created_at"]
+    inlines = [AccountInline]
 
 
 @admin.register(Membership)
@@ -32,6 +54,129 @@ class MembershipAdmin(admin.ModelAdmin):
     list_select_related = ["user", "organization"]
     search_fields = ["user__username", "organization__name_zh", "organization__name_en"]
     autocomplete_fields = ["user", "organization"]
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):
+    list_display = ["number", "organization", "kind", "is_public", "created_at"]
+    list_filter = ["kind", "is_public"]
+    list_select_related = ["organization"]
+    search_fields = ["number", "organization__name_zh", "organization__name_en"]
+    fields = ["number", "organization", "kind", "is_public", "created_at"]
+    readonly_fields = ["number", "organization", "kind", "created_at"]
+
+    def has_add_permission(self, request):
+        return False  # opened with their organization (registry.services)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyMapMixin:
+    """Shows the boundary on the project's own Leaflet map, read-only: boundaries
+    change only through the registration form, where they are validated and the
+    change is part of the audited draft."""
+
+    @admin.display(description=_("boundary"))
+    def boundary_map(self, obj):
+        widget = BoundaryMapWidget(attrs={"readonly": True, "id": "id_boundary_map"})
+        return widget.render("boundary_map", obj.boundary if obj else "")
+
+    class Media:
+        css = {"all": BoundaryMapWidget.Media.css["all"]}
+        js = BoundaryMapWidget.Media.js
+
+
+@admin.register(AdministrativeDivision)
+class AdministrativeDivisionAdmin(ReadOnlyMapMixin, admin.ModelAdmin):
+    list_display = ["adcode", "name_zh", "name_en", "level"]
+    list_filter = ["level"]
+    search_fields = ["adcode", "name_zh", "name_en"]
+    fields = ["adcode", "name_zh", "name_en", "level", "boundary_map"]
+    readonly_fields = ["adcode", "level", "boundary_map"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ProjectDocumentInline(admin.TabularInline):
+    model = ProjectDocument
+    extra = 0
+    fields = ["kind", "original_name", "size_bytes", "sha256", "uploaded_by"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class ProjectStatusChangeInline(admin.TabularInline):
+    model = ProjectStatusChange
+    extra = 0
+    fields = ["created_at", "from_status", "to_status", "actor", "reason"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Project)
+class ProjectAdmin(ReadOnlyMapMixin, admin.ModelAdmin):
+    list_display = [
+        "code",
+        "name_zh",
+        "name_en",
+        "owner",
+        "county",
+        "status",
+        "area_ha",
+    ]
+    list_filter = ["status", "county", "ecosystem_focus", "is_demo"]
+    list_select_related = ["owner", "county"]
+    search_fields = ["code", "name_zh", "name_en", "owner__name_zh", "owner__name_en"]
+    fields = [
+        "code",
+        "status",
+        "name_zh",
+        "name_en",
+        "owner",
+        "county",
+        "ecosystem_focus",
+        "crediting_start",
+        "crediting_end",
+        "description",
+        "area_ha",
+        "boundary_source_srid",
+        "boundary_map",
+        "is_demo",
+        "created_by",
+        "created_at",
+    ]
+    readonly_fields = [
+        "code",
+        "status",
+        "owner",
+        "county",
+        "area_ha",
+        "boundary_source_srid",
+        "boundary_map",
+        "created_by",
+        "created_at",
+    ]
+    inlines = [ProjectDocumentInline, ProjectStatusChangeInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("county__boundary")
+
+    def has_add_permission(self, request):
+        return False  # registered through the project form, by bureau staff
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 admin.site.site_header = _("Bijie carbon-sink registry administration")

@@ -6,6 +6,7 @@ Django groups (``registry.roles``). Object permissions follow the organization.
 """
 
 from django.contrib.auth.models import AbstractUser
+from django.contrib.gis.db import models as gis_models
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import get_language
@@ -110,3 +111,258 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.organization}"
+
+
+class Account(models.Model):
+    """Where credits are held. Every organization has a holding account; the
+    registry operator also keeps the buffer-pool, retirement and cancellation
+    accounts (one each in the whole registry)."""
+
+    class Kind(models.TextChoices):
+        HOLDING = "holding", _("Holding")
+        BUFFER_POOL = "buffer_pool", _("Buffer pool")
+        RETIREMENT = "retirement", _("Retirement")
+        CANCELLATION = "cancellation", _("Cancellation")
+
+    REGISTRY_KINDS = (Kind.BUFFER_POOL, Kind.RETIREMENT, Kind.CANCELLATION)
+    NUMBER_PREFIX = {
+        Kind.HOLDING: "H",
+        Kind.BUFFER_POOL: "B",
+        Kind.RETIREMENT: "R",
+        Kind.CANCELLATION: "C",
+    }
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="accounts"
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    # Assigned from the primary key right after the first save (see services).
+    number = models.CharField(  # noqa: DJ001 (NULL until assigned; unique)
+        _("account number"), max_length=20, unique=True, null=True, editable=False
+    )
+    is_public = models.BooleanField(
+        _("holder name public"),
+        default=False,
+        help_text=_("Show the holder's name on public pages."),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["number"]
+        verbose_name = _("account")
+        verbose_name_plural = _("accounts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "kind"], name="account_one_per_kind"
+            ),
+            models.UniqueConstraint(
+                fields=["kind"],
+                condition=models.Q(
+                    kind__in=["buffer_pool", "retirement", "cancellation"]
+                ),
+                name="account_registry_kinds_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.number} · {self.organization}"
+
+
+class AdministrativeDivision(models.Model):
+    """Bijie City and its county-level divisions (from data/bijie/divisions.geojson)."""
+
+    class Level(models.TextChoices):
+        CITY = "city", _("City")
+        COUNTY = "county", _("County")
+
+    adcode = models.CharField(_("division code"), max_length=6, unique=True)
+    name_zh = models.CharField(_("name (Chinese)"), max_length=50)
+    name_en = models.CharField(_("name (English)"), max_length=80)
+    level = models.CharField(_("level"), max_length=8, choices=Level.choices)
+    boundary = gis_models.MultiPolygonField(_("boundary"), srid=4326)
+
+    class Meta:
+        ordering = ["adcode"]
+        verbose_name = _("administrative division")
+        verbose_name_plural = _("administrative divisions")
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        language = get_language() or ""
+        return self.name_zh if language.startswith("zh") else self.name_en
+
+
+class Project(models.Model):
+    """A carbon-sink project: an owner's land inside one county, with a boundary.
+
+    Lifecycle: draft -> submitted -> registered -> suspended / closed; a submitted
+    project may be returned to draft. Changes go through ``registry.services`` and
+    each one is recorded in ``ProjectStatusChange``.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        SUBMITTED = "submitted", _("Submitted")
+        REGISTERED = "registered", _("Registered")
+        SUSPENDED = "suspended", _("Suspended")
+        CLOSED = "closed", _("Closed")
+
+    class Ecosystem(models.TextChoices):
+        FOREST = "forest", _("Forest")
+        FARMLAND = "farmland", _("Farmland")
+        GRASSLAND = "grassland", _("Grassland")
+        WETLAND = "wetland", _("Wetland")
+        MIXED = "mixed", _("Mixed")
+
+    # Boundaries of these states take part in the double-counting check.
+    LIVE_STATUSES = (Status.SUBMITTED, Status.REGISTERED)
+    PUBLIC_STATUSES = (
+        Status.SUBMITTED,
+        Status.REGISTERED,
+        Status.SUSPENDED,
+        Status.CLOSED,
+    )
+
+    # Assigned from the primary key right after the first save (see services).
+    code = models.CharField(  # noqa: DJ001 (NULL until assigned; unique)
+        _("project code"), max_length=20, unique=True, null=True, editable=False
+    )
+    name_zh = models.CharField(_("name (Chinese)"), max_length=200)
+    name_en = models.CharField(_("name (English)"), max_length=200)
+    owner = models.ForeignKey(
+        Organization,
+        on_delete=models.PROTECT,
+        related_name="projects",
+        verbose_name=_("owner"),
+    )
+    county = models.ForeignKey(
+        AdministrativeDivision,
+        on_delete=models.PROTECT,
+        related_name="projects",
+        limit_choices_to={"level": "county"},
+        verbose_name=_("county"),
+    )
+    boundary = gis_models.MultiPolygonField(_("boundary"), srid=4326)
+    area_ha = models.DecimalField(
+        _("area (ha)"),
+        max_digits=14,
+        decimal_places=4,
+        help_text=_("On the WGS84 ellipsoid."),
+    )
+    boundary_source_srid = models.PositiveIntegerField(_("boundary input CRS (EPSG)"))
+    # The boundary's bounding box, indexed: a cheap first filter for the
+    # double-counting check on every database.
+    bbox_west = models.FloatField(editable=False)
+    bbox_south = models.FloatField(editable=False)
+    bbox_east = models.FloatField(editable=False)
+    bbox_north = models.FloatField(editable=False)
+    crediting_start = models.DateField(_("crediting period start"))
+    crediting_end = models.DateField(_("crediting period end"))
+    ecosystem_focus = models.CharField(
+        _("ecosystem focus"), max_length=16, choices=Ecosystem.choices
+    )
+    description = models.TextField(_("description"), blank=True)
+    status = models.CharField(
+        _("status"),
+        max_length=16,
+        choices=Status.choices,
+        default=Status.DRAFT,
+        editable=False,
+    )
+    is_demo = models.BooleanField(_("demo data"), default=False)
+    created_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="projects_created"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("project")
+        verbose_name_plural = _("projects")
+        indexes = [
+            models.Index(fields=["status", "bbox_west", "bbox_east"]),
+            models.Index(fields=["county", "status"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(crediting_end__gt=models.F("crediting_start")),
+                name="project_crediting_period_order",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(area_ha__gt=0), name="project_area_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.display_name}"
+
+    @property
+    def display_name(self) -> str:
+        language = get_language() or ""
+        return self.name_zh if language.startswith("zh") else self.name_en
+
+    @property
+    def is_public(self) -> bool:
+        return self.status in self.PUBLIC_STATUSES
+
+
+class ProjectDocument(models.Model):
+    """A file behind a project: its design document or proof of land tenure."""
+
+    class Kind(models.TextChoices):
+        DESIGN_DOCUMENT = "design_document", _("Project design document")
+        LAND_TENURE = "land_tenure", _("Land-tenure proof")
+
+    # Design documents are public, as in other registries; tenure proofs name
+    # households and stay with the owner, verifiers and registry admins.
+    PUBLIC_KINDS = (Kind.DESIGN_DOCUMENT,)
+
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="documents"
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    file = models.FileField(_("file"), upload_to="project-documents/%Y/%m/")
+    original_name = models.CharField(_("file name"), max_length=255)
+    size_bytes = models.PositiveBigIntegerField(_("size (bytes)"))
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    uploaded_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="project_documents"
+    )
+    uploaded_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["kind", "-uploaded_at"]
+        verbose_name = _("project document")
+        verbose_name_plural = _("project documents")
+
+    def __str__(self) -> str:
+        return self.original_name
+
+
+class ProjectStatusChange(models.Model):
+    """Who moved a project from one state to another, when and why."""
+
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="status_changes"
+    )
+    from_status = models.CharField(
+        _("from"), max_length=16, choices=Project.Status.choices, blank=True
+    )
+    to_status = models.CharField(_("to"), max_length=16, choices=Project.Status.choices)
+    actor = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="project_status_changes"
+    )
+    reason = models.TextField(_("reason"), blank=True)
+    created_at = models.DateTimeField(_("at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name = _("project status change")
+        verbose_name_plural = _("project status changes")
+
+    def __str__(self) -> str:
+        return f"{self.project_id}: {self.from_status or '-'} -> {self.to_status}"

@@ -1,8 +1,20 @@
-"""Reads for the registry app that more than one caller needs."""
+"""Reads for the registry app that more than one caller needs, and the access
+rules they imply: a user sees and changes only what their organization may."""
 
-from django.db.models import QuerySet
+from dataclasses import dataclass
+from decimal import Decimal
 
-from registry.models import Organization, User
+from django.contrib.gis.geos import GEOSGeometry, MultiPolygon
+from django.db.models import Q, QuerySet
+
+from registry.boundaries import geodesic_area_ha
+from registry.models import (
+    AdministrativeDivision,
+    Organization,
+    Project,
+    ProjectDocument,
+    User,
+)
 from registry.roles import Role
 
 
@@ -13,8 +25,168 @@ def list_user_organizations(*, user: User) -> QuerySet[Organization]:
 
 
 def get_user_roles(*, user: User) -> list[Role]:
-    """The user's roles, in the order Role declares them."""
+    """The user's roles, in the order Role declares them (cached per user object)."""
     if not user.is_authenticated:
         return []
-    names = set(user.groups.values_list("name", flat=True))
-    return [role for role in Role if role.value in names]
+    if not hasattr(user, "_registry_roles"):
+        names = set(user.groups.values_list("name", flat=True))
+        user._registry_roles = [role for role in Role if role.value in names]
+    return user._registry_roles
+
+
+def has_role(user: User, role: Role) -> bool:
+    return role in get_user_roles(user=user)
+
+
+def is_member(user: User, organization: Organization) -> bool:
+    if not user.is_authenticated:
+        return False
+    return organization.memberships.filter(user=user).exists()
+
+
+def can_edit_project(user: User, project: Project) -> bool:
+    """Drafts are edited by bureau staff of the owner organization."""
+    return (
+        project.status == Project.Status.DRAFT
+        and has_role(user, Role.BUREAU_STAFF)
+        and is_member(user, project.owner)
+    )
+
+
+def can_view_project(user: User, project: Project) -> bool:
+    """Anyone sees submitted and later projects; drafts stay with their owner's
+    members and registry admins."""
+    return (
+        project.is_public
+        or has_role(user, Role.REGISTRY_ADMIN)
+        or is_member(user, project.owner)
+    )
+
+
+def can_view_document(user: User, document: ProjectDocument) -> bool:
+    project = document.project
+    if not can_view_project(user, project):
+        return False
+    if document.kind in ProjectDocument.PUBLIC_KINDS:
+        return True
+    return (
+        has_role(user, Role.REGISTRY_ADMIN)
+        or has_role(user, Role.VERIFIER)
+        or is_member(user, project.owner)
+    )
+
+
+def list_counties() -> QuerySet[AdministrativeDivision]:
+    return AdministrativeDivision.objects.filter(
+        level=AdministrativeDivision.Level.COUNTY
+    ).order_by("adcode")
+
+
+def get_city() -> AdministrativeDivision | None:
+    return AdministrativeDivision.objects.filter(
+        level=AdministrativeDivision.Level.CITY
+    ).first()
+
+
+def list_projects(
+    *,
+    user: User,
+    county: str = "",
+    status: str = "",
+    ecosystem: str = "",
+    text: str = "",
+) -> QuerySet[Project]:
+    """Projects the user may see, filtered; public ones for everyone, plus the
+    drafts of the user's organizations (all drafts for registry admins)."""
+    visible = Q(status__in=Project.PUBLIC_STATUSES)
+    if has_role(user, Role.REGISTRY_ADMIN):
+        visible = Q()
+    elif user.is_authenticated:
+        visible |= Q(owner__memberships__user=user)
+    projects = Project.objects.filter(visible)
+    if county:
+        projects = projects.filter(county__adcode=county)
+    if status:
+        projects = projects.filter(status=status)
+    if ecosystem:
+        projects = projects.filter(ecosystem_focus=ecosystem)
+    if text.strip():
+        term = text.strip()
+        projects = projects.filter(
+            Q(code__icontains=term)
+            | Q(name_zh__icontains=term)
+            | Q(name_en__icontains=term)
+            | Q(owner__name_zh__icontains=term)
+            | Q(owner__name_en__icontains=term)
+        )
+    return (
+        projects.select_related("owner", "county")
+        .defer("boundary", "county__boundary", "description")
+        .distinct()
+        .order_by("-created_at", "-pk")
+    )
+
+
+def get_project_for_user(*, user: User, code: str) -> Project | None:
+    project = (
+        Project.objects.select_related("owner", "county", "created_by")
+        .defer("county__boundary")
+        .filter(code=code)
+        .first()
+    )
+    if project is None or not can_view_project(user, project):
+        return None
+    return project
+
+
+@dataclass(frozen=True)
+class ProjectOverlap:
+    project: Project
+    area_ha: Decimal
+    geometry: GEOSGeometry
+
+
+def find_project_overlaps(
+    *, boundary: MultiPolygon, exclude_pk: int | None = None
+) -> list[ProjectOverlap]:
+    """Live (submitted or registered) projects whose boundary overlaps
+    ``boundary``, with the overlap's geodesic area; touching is no overlap.
+
+    The indexed bounding-box columns narrow the candidates on any database; the
+    exact intersection then runs on those few only.
+    """
+    west, south, east, north = boundary.extent
+    candidates = (
+        Project.objects.filter(
+            status__in=Project.LIVE_STATUSES,
+            bbox_west__lte=east,
+            bbox_east__gte=west,
+            bbox_south__lte=north,
+            bbox_north__gte=south,
+        )
+        .exclude(pk=exclude_pk)
+        .select_related("owner")
+    )
+    overlaps = []
+    for candidate in candidates:
+        shared = candidate.boundary.intersection(boundary)
+        if shared.empty or shared.area == 0:
+            continue
+        overlaps.append(
+            ProjectOverlap(
+                project=candidate, area_ha=geodesic_area_ha(shared), geometry=shared
+            )
+        )
+    return sorted(overlaps, key=lambda overlap: overlap.area_ha, reverse=True)
+
+
+def list_status_changes(*, project: Project):
+    return project.status_changes.select_related("actor").order_by("created_at", "pk")
+
+
+def list_visible_documents(*, user: User, project: Project) -> list[ProjectDocument]:
+    return [
+        document
+        for document in project.documents.select_related("project__owner")
+        if can_view_document(user, document)
+    ]

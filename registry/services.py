@@ -1,14 +1,57 @@
 """Writes for the registry app. Every function here is the only way its rows change.
 
-Guarantees: inputs are validated with ``full_clean`` (model constraints included)
-before anything is saved; each call is one transaction.
+Guarantees: inputs are validated (``full_clean`` and the domain rules below)
+before anything is saved; each call is one transaction, so a refusal changes
+nothing. Refusals are ``ValidationError`` (bad input, wrong state) or
+``PermissionDenied`` (the actor may not do this), with translated messages.
+
+Double counting: a project may only be submitted or registered while its boundary
+overlaps no other submitted or registered project by more than
+``settings.REGISTRY_OVERLAP_TOLERANCE_HA``. The check and the status change run
+under one lock (an advisory lock on PostgreSQL; SQLite serializes writers), so
+two overlapping projects cannot both get through at once.
 """
 
-from django.contrib.auth.models import Group, Permission
-from django.db import transaction
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 
-from registry.models import Membership, Organization, User
+from django.conf import settings
+from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.db import connection, transaction
+from django.utils.translation import gettext as _
+
+from registry.boundaries import Boundary
+from registry.models import (
+    Account,
+    AdministrativeDivision,
+    Membership,
+    Organization,
+    Project,
+    ProjectDocument,
+    ProjectStatusChange,
+    User,
+)
 from registry.roles import ROLE_PERMISSIONS, Role
+from registry.selectors import (
+    ProjectOverlap,
+    can_edit_project,
+    find_project_overlaps,
+    has_role,
+    is_member,
+)
+
+DOCUMENT_MAX_BYTES = 20 * 1024 * 1024
+# File signatures of the document types the registry accepts.
+DOCUMENT_SIGNATURES = {
+    ".pdf": (b"%PDF-",),
+    ".png": (b"\x89PNG\r\n\x1a\n",),
+    ".jpg": (b"\xff\xd8\xff",),
+    ".jpeg": (b"\xff\xd8\xff",),
+}
 
 
 @transaction.atomic
@@ -20,7 +63,7 @@ def sync_role_groups(*, using: str = "default") -> dict[Role, Group]:
     """
     groups = {}
     for role, names in ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.using(using).get_or_create(name=role.value)
+        group, _created = Group.objects.using(using).get_or_create(name=role.value)
         wanted = [name.split(".", 1) for name in names]
         permissions = [
             permission
@@ -38,6 +81,8 @@ def sync_role_groups(*, using: str = "default") -> dict[Role, Group]:
 def create_organization(
     *, name_zh: str, name_en: str, kind: str, uscc: str, is_demo: bool = False
 ) -> Organization:
+    """Create an organization with its holding account; the registry operator also
+    gets the buffer-pool, retirement and cancellation accounts."""
     organization = Organization(
         name_zh=name_zh.strip(),
         name_en=name_en.strip(),
@@ -47,13 +92,30 @@ def create_organization(
     )
     organization.full_clean()
     organization.save()
+    open_account(organization=organization, kind=Account.Kind.HOLDING)
+    if kind == Organization.Kind.REGISTRY_OPERATOR:
+        for registry_kind in Account.REGISTRY_KINDS:
+            open_account(organization=organization, kind=registry_kind, is_public=True)
     return organization
+
+
+@transaction.atomic
+def open_account(
+    *, organization: Organization, kind: str, is_public: bool = False
+) -> Account:
+    """Open an account and give it its public number, e.g. ``BJ-H-000012``."""
+    account = Account(organization=organization, kind=kind, is_public=is_public)
+    account.full_clean(exclude=["number"])
+    account.save()
+    account.number = f"BJ-{Account.NUMBER_PREFIX[account.kind]}-{account.pk:06d}"
+    account.save(update_fields=["number"])
+    return account
 
 
 @transaction.atomic
 def add_member(*, user: User, organization: Organization) -> Membership:
     """Let ``user`` act for ``organization``. Idempotent."""
-    membership, _ = Membership.objects.get_or_create(
+    membership, _created = Membership.objects.get_or_create(
         user=user, organization=organization
     )
     return membership
@@ -66,3 +128,343 @@ def grant_role(*, user: User, role: Role) -> None:
     if role == Role.REGISTRY_ADMIN and not user.is_staff:
         user.is_staff = True
         user.save(update_fields=["is_staff"])
+
+
+# Projects ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProjectDetails:
+    """What bureau staff fill in for a project (all but the boundary)."""
+
+    name_zh: str
+    name_en: str
+    owner: Organization
+    county: AdministrativeDivision
+    crediting_start: date
+    crediting_end: date
+    ecosystem_focus: str
+    description: str = ""
+
+
+class OverlapError(ValidationError):
+    """The boundary overlaps live projects; ``overlaps`` says which and where."""
+
+    def __init__(self, message: str, overlaps: list[ProjectOverlap]):
+        super().__init__(message, code="overlap")
+        self.overlaps = overlaps
+
+
+def _check_may_register_for(actor: User, owner: Organization) -> None:
+    if not has_role(actor, Role.BUREAU_STAFF) or not is_member(actor, owner):
+        raise PermissionDenied(
+            _("Only bureau staff acting for %(owner)s can register its projects.")
+            % {"owner": owner.display_name}
+        )
+
+
+def _apply_details_and_boundary(
+    project: Project, details: ProjectDetails, boundary: Boundary | None
+) -> None:
+    for field in (
+        "name_zh",
+        "name_en",
+        "owner",
+        "county",
+        "crediting_start",
+        "crediting_end",
+        "ecosystem_focus",
+        "description",
+    ):
+        value = getattr(details, field)
+        setattr(project, field, value.strip() if isinstance(value, str) else value)
+    if boundary is not None:
+        geometry = boundary.geometry
+        project.boundary = geometry
+        project.area_ha = boundary.area_ha
+        project.boundary_source_srid = boundary.source_srid
+        (
+            project.bbox_west,
+            project.bbox_south,
+            project.bbox_east,
+            project.bbox_north,
+        ) = geometry.extent
+    if project.county.level != AdministrativeDivision.Level.COUNTY:
+        raise ValidationError(
+            {"county": _("Choose one of Bijie's counties or districts.")}
+        )
+    if not project.county.boundary.intersects(project.boundary):
+        raise ValidationError(
+            {
+                "boundary": _(
+                    "The boundary lies outside %(county)s: check the county or "
+                    "the file's coordinate system."
+                )
+                % {"county": project.county.display_name}
+            }
+        )
+    if project.crediting_end <= project.crediting_start:
+        raise ValidationError(
+            {"crediting_end": _("The crediting period must end after it starts.")}
+        )
+    project.full_clean(exclude=["code"])
+
+
+def _record(project: Project, actor: User, from_status: str, reason: str = "") -> None:
+    ProjectStatusChange.objects.create(
+        project=project,
+        from_status=from_status,
+        to_status=project.status,
+        actor=actor,
+        reason=reason,
+    )
+
+
+@transaction.atomic
+def create_project(
+    *,
+    actor: User,
+    details: ProjectDetails,
+    boundary: Boundary,
+    documents: list[tuple[str, UploadedFile]] = (),
+    is_demo: bool = False,
+) -> Project:
+    """Create a draft project with its code ``BJ-<county adcode>-<number>``."""
+    _check_may_register_for(actor, details.owner)
+    project = Project(created_by=actor, is_demo=is_demo, status=Project.Status.DRAFT)
+    _apply_details_and_boundary(project, details, boundary)
+    project.save()
+    project.code = f"BJ-{project.county.adcode}-{project.pk:05d}"
+    project.save(update_fields=["code"])
+    _record(project, actor, from_status="")
+    for kind, uploaded in documents:
+        add_project_document(actor=actor, project=project, kind=kind, uploaded=uploaded)
+    return project
+
+
+@transaction.atomic
+def update_project(
+    *,
+    actor: User,
+    project: Project,
+    details: ProjectDetails,
+    boundary: Boundary | None = None,
+    documents: list[tuple[str, UploadedFile]] = (),
+) -> Project:
+    """Change a draft: its details, and its boundary when a new one is given."""
+    project = _lock(project)
+    if not can_edit_project(actor, project):
+        raise PermissionDenied(_("You cannot edit this project."))
+    _check_may_register_for(actor, details.owner)
+    _apply_details_and_boundary(project, details, boundary)
+    project.save()
+    for kind, uploaded in documents:
+        add_project_document(actor=actor, project=project, kind=kind, uploaded=uploaded)
+    return project
+
+
+@transaction.atomic
+def add_project_document(
+    *, actor: User, project: Project, kind: str, uploaded: UploadedFile
+) -> ProjectDocument:
+    """Store a PDF, PNG or JPEG (at most 20 MB) with its SHA-256."""
+    if not can_edit_project(actor, project):
+        raise PermissionDenied(_("You cannot add documents to this project."))
+    name = uploaded.name or ""
+    extension = name[name.rfind(".") :].lower() if "." in name else ""
+    if extension not in DOCUMENT_SIGNATURES:
+        raise ValidationError(
+            _("%(name)s: documents must be PDF, PNG or JPEG files.") % {"name": name},
+            code="document_type",
+        )
+    if uploaded.size > DOCUMENT_MAX_BYTES:
+        raise ValidationError(
+            _("%(name)s is larger than %(limit)d MB.")
+            % {"name": name, "limit": DOCUMENT_MAX_BYTES // (1024 * 1024)},
+            code="document_size",
+        )
+    digest = hashlib.sha256()
+    head = b""
+    for chunk in uploaded.chunks():
+        head = head or chunk[:16]
+        digest.update(chunk)
+    if not head.startswith(DOCUMENT_SIGNATURES[extension]):
+        raise ValidationError(
+            _("%(name)s is not a real %(type)s file.")
+            % {"name": name, "type": extension[1:].upper()},
+            code="document_content",
+        )
+    uploaded.seek(0)
+    document = ProjectDocument(
+        project=project,
+        kind=kind,
+        original_name=name[-255:],
+        size_bytes=uploaded.size,
+        sha256=digest.hexdigest(),
+        uploaded_by=actor,
+    )
+    document.file.save(f"{digest.hexdigest()[:16]}{extension}", uploaded, save=False)
+    document.full_clean()
+    document.save()
+    return document
+
+
+def _lock(project: Project) -> Project:
+    """The project's row, locked for this transaction where the database can."""
+    return Project.objects.select_for_update().get(pk=project.pk)
+
+
+def _serialize_boundary_checks() -> None:
+    """One double-counting check at a time (PostgreSQL advisory lock; SQLite's
+    IMMEDIATE transactions already serialize writers)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [0x0B15_C0DE])
+
+
+def _refuse_overlaps(project: Project) -> None:
+    tolerance = Decimal(str(settings.REGISTRY_OVERLAP_TOLERANCE_HA))
+    overlaps = [
+        overlap
+        for overlap in find_project_overlaps(
+            boundary=project.boundary, exclude_pk=project.pk
+        )
+        if overlap.area_ha > tolerance
+    ]
+    if overlaps:
+        names = "; ".join(
+            _("%(code)s %(name)s (%(area)s ha)")
+            % {
+                "code": overlap.project.code,
+                "name": overlap.project.display_name,
+                "area": f"{overlap.area_ha:,.2f}",
+            }
+            for overlap in overlaps
+        )
+        raise OverlapError(
+            _(
+                "The boundary overlaps another project by more than %(tolerance)s "
+                "ha, so its carbon would be counted twice: %(projects)s."
+            )
+            % {"tolerance": tolerance, "projects": names},
+            overlaps,
+        )
+
+
+def _transition(
+    project: Project,
+    *,
+    actor: User,
+    allowed_from: tuple[str, ...],
+    to_status: str,
+    reason: str = "",
+    reason_required: bool = False,
+    check_overlaps: bool = False,
+) -> Project:
+    if reason_required and not reason.strip():
+        raise ValidationError(
+            {"reason": _("Give a reason: the owner will see it.")}, code="reason"
+        )
+    if check_overlaps:
+        _serialize_boundary_checks()
+    project = _lock(project)
+    if project.status not in allowed_from:
+        raise ValidationError(
+            _("This project is now “%(status)s”, so this step is not possible.")
+            % {"status": project.get_status_display()},
+            code="state",
+        )
+    if check_overlaps:
+        _refuse_overlaps(project)
+    from_status = project.status
+    project.status = to_status
+    project.save(update_fields=["status", "updated_at"])
+    _record(project, actor, from_status, reason.strip())
+    return project
+
+
+def _check_registry_admin(actor: User) -> None:
+    if not has_role(actor, Role.REGISTRY_ADMIN):
+        raise PermissionDenied(_("Only a registry admin can do this."))
+
+
+@transaction.atomic
+def submit_project(*, actor: User, project: Project) -> Project:
+    """Draft -> submitted, refused while the boundary overlaps a live project."""
+    if not can_edit_project(actor, project):
+        raise PermissionDenied(_("Only the owner's bureau staff can submit it."))
+    return _transition(
+        project,
+        actor=actor,
+        allowed_from=(Project.Status.DRAFT,),
+        to_status=Project.Status.SUBMITTED,
+        check_overlaps=True,
+    )
+
+
+@transaction.atomic
+def approve_project(*, actor: User, project: Project, reason: str = "") -> Project:
+    """Submitted -> registered (registry admin), re-checking double counting."""
+    _check_registry_admin(actor)
+    return _transition(
+        project,
+        actor=actor,
+        allowed_from=(Project.Status.SUBMITTED,),
+        to_status=Project.Status.REGISTERED,
+        reason=reason,
+        check_overlaps=True,
+    )
+
+
+@transaction.atomic
+def return_project(*, actor: User, project: Project, reason: str) -> Project:
+    """Submitted -> draft with the reason the owner must address."""
+    _check_registry_admin(actor)
+    return _transition(
+        project,
+        actor=actor,
+        allowed_from=(Project.Status.SUBMITTED,),
+        to_status=Project.Status.DRAFT,
+        reason=reason,
+        reason_required=True,
+    )
+
+
+@transaction.atomic
+def suspend_project(*, actor: User, project: Project, reason: str) -> Project:
+    _check_registry_admin(actor)
+    return _transition(
+        project,
+        actor=actor,
+        allowed_from=(Project.Status.REGISTERED,),
+        to_status=Project.Status.SUSPENDED,
+        reason=reason,
+        reason_required=True,
+    )
+
+
+@transaction.atomic
+def reinstate_project(*, actor: User, project: Project, reason: str) -> Project:
+    _check_registry_admin(actor)
+    return _transition(
+        project,
+        actor=actor,
+        allowed_from=(Project.Status.SUSPENDED,),
+        to_status=Project.Status.REGISTERED,
+        reason=reason,
+        reason_required=True,
+        check_overlaps=True,
+    )
+
+
+@transaction.atomic
+def close_project(*, actor: User, project: Project, reason: str) -> Project:
+    _check_registry_admin(actor)
+    return _transition(
+        project,
+        actor=actor,
+        allowed_from=(Project.Status.REGISTERED, Project.Status.SUSPENDED),
+        to_status=Project.Status.CLOSED,
+        reason=reason,
+        reason_required=True,
+    )

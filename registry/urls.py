@@ -2,7 +2,19 @@ from django.urls import path
 
 from registry import views
 
+app_name = "registry"
+
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("account/", views.account, name="account"),
+    path("projects/", views.project_list, name="project-list"),
+    path("projects/map.geojson", views.project_map_data, name="project-map-data"),
+    path("projects/counties.geojson", views.county_map_data, name="county-map-data"),
+    path("projects/new/", views.project_create, name="project-create"),
+    path("projects/<str:code>/", views.project_detail, name="project-detail"),
+    path("projects/<str:code>/edit/", views.project_edit, name="project-edit"),
+    path(
+        "projects/<str:code>/<str:action>/",
+        views.project_action,
+        name="project-action",
+    ),
+    path("documents/<int:pk>/", views.document_download, name="document-download"),
 ]

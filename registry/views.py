@@ -1,7 +1,39 @@
-from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+"""Registry pages: thin, each parses input, calls one service or selector, renders."""
 
-from registry.selectors import get_user_roles, list_user_organizations
+import json
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import cache_page
+from django.views.decorators.http import require_GET, require_POST
+
+from registry import services
+from registry.forms import ProjectFilterForm, ProjectForm, ReasonForm
+from registry.models import ProjectDocument
+from registry.roles import Role
+from registry.selectors import (
+    can_edit_project,
+    can_view_document,
+    get_project_for_user,
+    get_user_roles,
+    has_role,
+    list_counties,
+    list_projects,
+    list_status_changes,
+    list_user_organizations,
+    list_visible_documents,
+)
+
+PROJECTS_PER_PAGE = 20
+MAP_FEATURE_LIMIT = 2000
+# Degrees; small enough to keep a 1 ha parcel's shape at city zoom.
+MAP_SIMPLIFY_TOLERANCE = 0.0001
 
 
 def home(request):
@@ -21,4 +53,288 @@ def account(request):
             "organizations": list_user_organizations(user=request.user),
             "roles": get_user_roles(user=request.user),
         },
+    )
+
+
+def _feature(geometry, **properties) -> dict:
+    return {
+        "type": "Feature",
+        "geometry": json.loads(geometry.json),
+        "properties": properties,
+    }
+
+
+def _map_settings() -> dict:
+    return {
+        "tileUrl": settings.MAP_TILE_URL,
+        "tileAttribution": settings.MAP_TILE_ATTRIBUTION,
+    }
+
+
+def project_list(request):
+    filter_form = ProjectFilterForm(request.GET or None)
+    filters = filter_form.filters() if request.GET else {}
+    projects = list_projects(user=request.user, **filters)
+    page = Paginator(projects, PROJECTS_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "registry/project_list.html",
+        {
+            "filter_form": filter_form,
+            "page": page,
+            "query": query.urlencode(),
+            "map_data_url": f"{request.path}map.geojson?{query.urlencode()}",
+            "map_settings": _map_settings(),
+            "can_register": has_role(request.user, Role.BUREAU_STAFF),
+        },
+    )
+
+
+@require_GET
+def project_map_data(request):
+    """The filtered projects as GeoJSON for the list page's map."""
+    filter_form = ProjectFilterForm(request.GET or None)
+    filters = filter_form.filters() if request.GET else {}
+    projects = list_projects(user=request.user, **filters).defer(None)
+    features = [
+        _feature(
+            project.boundary.simplify(MAP_SIMPLIFY_TOLERANCE, preserve_topology=True),
+            code=project.code,
+            name=project.display_name,
+            status=project.get_status_display(),
+            area_ha=str(project.area_ha),
+            url=f"/projects/{project.code}/",
+        )
+        for project in projects[:MAP_FEATURE_LIMIT]
+    ]
+    return JsonResponse({"type": "FeatureCollection", "features": features})
+
+
+@require_GET
+@cache_page(60 * 60)
+def county_map_data(request):
+    """Bijie's counties, simplified for display."""
+    features = [
+        _feature(
+            county.boundary.simplify(0.002, preserve_topology=True),
+            adcode=county.adcode,
+            name=county.display_name,
+        )
+        for county in list_counties()
+    ]
+    return JsonResponse({"type": "FeatureCollection", "features": features})
+
+
+def _project_or_404(request, code):
+    project = get_project_for_user(user=request.user, code=code)
+    if project is None:
+        raise Http404(_("No such project."))
+    return project
+
+
+def _render_detail(request, project, *, overlaps=(), status=200, reason_form=None):
+    user = request.user
+    is_admin = has_role(user, Role.REGISTRY_ADMIN)
+    actions = []
+    if can_edit_project(user, project):
+        actions.append("submit")
+    if is_admin:
+        actions += {
+            "submitted": ["approve", "return"],
+            "registered": ["suspend", "close"],
+            "suspended": ["reinstate", "close"],
+        }.get(project.status, [])
+    map_layers = {
+        "boundary": _feature(project.boundary, code=project.code),
+        "overlaps": [
+            _feature(
+                overlap.geometry,
+                code=overlap.project.code,
+                name=overlap.project.display_name,
+                area_ha=f"{overlap.area_ha:,.2f}",
+            )
+            for overlap in overlaps
+        ],
+    }
+    return render(
+        request,
+        "registry/project_detail.html",
+        {
+            "project": project,
+            "documents": list_visible_documents(user=user, project=project),
+            "history": list_status_changes(project=project),
+            "can_edit": can_edit_project(user, project),
+            "actions": actions,
+            "reason_form": reason_form or ReasonForm(),
+            "overlaps": overlaps,
+            "map_layers": map_layers,
+            "map_settings": _map_settings(),
+        },
+        status=status,
+    )
+
+
+def project_detail(request, code):
+    return _render_detail(request, _project_or_404(request, code))
+
+
+def _project_form(request, *, project=None):
+    organizations = list_user_organizations(user=request.user)
+    initial = None
+    if project is not None:
+        initial = {
+            field: getattr(project, field)
+            for field in (
+                "name_zh",
+                "name_en",
+                "owner",
+                "county",
+                "ecosystem_focus",
+                "crediting_start",
+                "crediting_end",
+                "description",
+            )
+        }
+        initial["boundary_geojson"] = project.boundary.json
+    return ProjectForm(
+        request.POST or None,
+        request.FILES or None,
+        organizations=organizations,
+        initial=initial,
+        boundary_required=project is None,
+    )
+
+
+def _details(form) -> services.ProjectDetails:
+    data = form.cleaned_data
+    return services.ProjectDetails(
+        name_zh=data["name_zh"],
+        name_en=data["name_en"],
+        owner=data["owner"],
+        county=data["county"],
+        crediting_start=data["crediting_start"],
+        crediting_end=data["crediting_end"],
+        ecosystem_focus=data["ecosystem_focus"],
+        description=data["description"],
+    )
+
+
+def _render_form(request, form, project=None, status=200):
+    return render(
+        request,
+        "registry/project_form.html",
+        {
+            "form": form,
+            "project": project,
+            "preview": form.boundary if form.is_bound else None,
+            "map_settings": _map_settings(),
+        },
+        status=status,
+    )
+
+
+@login_required
+def project_create(request):
+    if not has_role(request.user, Role.BUREAU_STAFF):
+        raise PermissionDenied(_("Only bureau staff can register projects."))
+    form = _project_form(request)
+    if request.method == "POST" and form.is_valid() and "preview" not in request.POST:
+        try:
+            project = services.create_project(
+                actor=request.user,
+                details=_details(form),
+                boundary=form.boundary,
+                documents=form.documents(),
+            )
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            messages.success(
+                request,
+                _("Draft %(code)s saved. Submit it when it is ready for review.")
+                % {"code": project.code},
+            )
+            return redirect("registry:project-detail", code=project.code)
+    status = 400 if form.is_bound and form.errors else 200
+    return _render_form(request, form, status=status)
+
+
+@login_required
+def project_edit(request, code):
+    project = _project_or_404(request, code)
+    if not can_edit_project(request.user, project):
+        raise PermissionDenied(_("You cannot edit this project."))
+    form = _project_form(request, project=project)
+    if request.method == "POST" and form.is_valid() and "preview" not in request.POST:
+        try:
+            services.update_project(
+                actor=request.user,
+                project=project,
+                details=_details(form),
+                boundary=form.boundary,
+                documents=form.documents(),
+            )
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            messages.success(request, _("Changes saved."))
+            return redirect("registry:project-detail", code=project.code)
+    status = 400 if form.is_bound and form.errors else 200
+    return _render_form(request, form, project=project, status=status)
+
+
+def _add_errors(form, error: ValidationError) -> None:
+    if hasattr(error, "error_dict"):
+        for field, errors in error.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, error)
+
+
+ACTIONS = {
+    "submit": (services.submit_project, False, _("Project submitted for review.")),
+    "approve": (services.approve_project, True, _("Project registered.")),
+    "return": (services.return_project, True, _("Project returned to its owner.")),
+    "suspend": (services.suspend_project, True, _("Project suspended.")),
+    "reinstate": (services.reinstate_project, True, _("Project reinstated.")),
+    "close": (services.close_project, True, _("Project closed.")),
+}
+
+
+@login_required
+@require_POST
+def project_action(request, code, action):
+    if action not in ACTIONS:
+        raise Http404
+    project = _project_or_404(request, code)
+    service, takes_reason, done = ACTIONS[action]
+    reason_form = ReasonForm(request.POST)
+    reason_form.is_valid()
+    kwargs = {"actor": request.user, "project": project}
+    if takes_reason:
+        kwargs["reason"] = reason_form.cleaned_data.get("reason", "")
+    try:
+        service(**kwargs)
+    except services.OverlapError as error:
+        messages.error(request, error.message)
+        return _render_detail(request, project, overlaps=error.overlaps, status=409)
+    except ValidationError as error:
+        for message in error.messages:
+            messages.error(request, message)
+        return _render_detail(request, project, reason_form=reason_form, status=400)
+    messages.success(request, str(done))
+    return redirect("registry:project-detail", code=project.code)
+
+
+@require_GET
+def document_download(request, pk):
+    document = get_object_or_404(
+        ProjectDocument.objects.select_related("project__owner"), pk=pk
+    )
+    if not can_view_document(request.user, document):
+        raise Http404(_("No such document."))
+    return FileResponse(
+        document.file.open("rb"), as_attachment=True, filename=document.original_name
     )

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.gis",
+    "django.forms",
     "rest_framework",
     "axes",
     "registry",
@@ -77,6 +78,10 @@ TEMPLATES = [
         },
     },
 ]
+
+
+# Form widgets render with the project's templates too (the boundary map widget).
+FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
 
 
 def _embedded_database(path: Path) -> dict:
@@ -159,6 +164,14 @@ STORAGES = {
 # an allow-list of EPSG integers, and uploaded files' own CRS definitions are
 # parsed as WKT, which names no files or URLs.
 SILENCED_SYSTEM_CHECKS = ["gis.W001"]
+
+# Registry rules and map settings.
+REGISTRY_OVERLAP_TOLERANCE_HA = "0.1"  # boundaries may share up to this much area
+REGISTRY_BOUNDARY_MAX_BYTES = 20 * 1024 * 1024
+# A base-map tile URL template (e.g. an internal tile server); empty means no base
+# map: pages draw the county outlines and work offline.
+MAP_TILE_URL = env("MAP_TILE_URL", default="")
+MAP_TILE_ATTRIBUTION = env("MAP_TILE_ATTRIBUTION", default="")
 
 REDIS_URL = env("REDIS_URL", default="")
 

@@ -1,7 +1,12 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from registry.demo import DEMO_PASSWORD, USERS, load_demo_organizations_and_users
+from registry.demo import (
+    DEMO_PASSWORD,
+    USERS,
+    load_demo_organizations_and_users,
+    load_demo_projects,
+)
 
 
 class Command(BaseCommand):
@@ -14,10 +19,12 @@ class Command(BaseCommand):
                 "published password."
             )
         organizations = load_demo_organizations_and_users()
+        projects = load_demo_projects(organizations)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Bijie demo ready: {len(organizations)} organizations, "
-                f"{len(USERS)} users (password '{DEMO_PASSWORD}'): "
+                f"{len(projects)} projects, {len(USERS)} users "
+                f"(password '{DEMO_PASSWORD}'): "
                 + ", ".join(user.username for user in USERS)
             )
         )
