@@ -18,10 +18,22 @@ class Role(models.TextChoices):
 # "app_label.codename" strings; permissions created by later migrations are
 # attached when migrations run (see registry.apps).
 ROLE_PERMISSIONS: dict[Role, tuple[str, ...]] = {
-    Role.BUREAU_STAFF: ("registry.view_organization",),
-    Role.VERIFIER: ("registry.view_organization",),
+    Role.BUREAU_STAFF: (
+        "registry.view_organization",
+        "registry.view_project",
+        "registry.add_project",
+        "registry.change_project",
+    ),
+    Role.VERIFIER: ("registry.view_organization", "registry.view_project"),
     Role.BUYER: ("registry.view_organization",),
     Role.REGISTRY_ADMIN: (
+        "registry.view_account",
+        "registry.change_account",
+        "registry.view_administrativedivision",
+        "registry.view_project",
+        "registry.change_project",
+        "registry.view_projectdocument",
+        "registry.view_projectstatuschange",
         "registry.view_organization",
         "registry.add_organization",
         "registry.change_organization",
