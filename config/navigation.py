@@ -26,6 +26,11 @@ NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem(
         _("Register a project"), "registry:project-create", roles=(Role.BUREAU_STAFF,)
     ),
+    NavItem(
+        _("Estimation"),
+        "estimation:index",
+        roles=(Role.BUREAU_STAFF, Role.VERIFIER, Role.REGISTRY_ADMIN),
+    ),
     NavItem(_("My account"), "account", roles=()),
     NavItem(_("Administration"), "admin:index", staff_only=True),
 )

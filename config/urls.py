@@ -15,6 +15,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", registry_views.home, name="home"),
     path("account/", registry_views.account, name="account"),
+    path("estimation/", include("estimation.urls")),
     path("", include("registry.urls")),
 ]
 

@@ -8,9 +8,10 @@ class RegistryConfig(AppConfig):
     verbose_name = _("Registry")
 
     def ready(self) -> None:
-        # Permissions are created in post_migrate too, so the role groups are
-        # synced after every migrate, once all apps' permissions exist.
-        post_migrate.connect(_sync_roles_after_migrate, sender=self)
+        # Permissions are created app by app in post_migrate, and roles take
+        # permissions of later apps (estimation, trading): sync after each app,
+        # so the last run sees them all. The sync is idempotent and cheap.
+        post_migrate.connect(_sync_roles_after_migrate, dispatch_uid="registry-roles")
 
 
 def _sync_roles_after_migrate(using: str = "default", **kwargs) -> None:

@@ -37,7 +37,7 @@ import stat
 import tempfile
 import zipfile
 import zlib
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path, PurePosixPath
@@ -119,6 +119,39 @@ def read_boundary_file(uploaded, *, declared_srid: int | None = None) -> Boundar
         path = Path(workdir) / "upload"
         _save(uploaded, path, limit)
         return _READERS[kind](path, declared_srid)
+
+
+@contextmanager
+def open_polygon_layer(path: Path, *, declared_srid: int | None = None):
+    """Yield ``(layer, srid)`` for polygons with attributes in a zipped Shapefile
+    or a GeoPackage on disk (land-use maps), vetted exactly as boundary files are.
+    The layer is GeoDjango's; it is valid only inside the ``with`` block."""
+    _check_declared(declared_srid)
+    suffix = path.suffix.lower()
+    with tempfile.TemporaryDirectory(prefix="polygons-") as workdir:
+        if suffix == ".zip":
+            if _head(path, 4) != b"PK\x03\x04":
+                raise _refuse("invalid_file", format="ZIP")
+            shp, prj = _extract_shapefile(path, Path(workdir))
+            found = _identify(prj, declared_srid) if prj else None
+            yield _open(shp, "Shapefile")[0], _resolve_srid(found, declared_srid)
+        elif suffix == ".gpkg":
+            head = _head(path, 72)
+            if not head.startswith(b"SQLite format 3\x00") or (
+                head[68:72] not in GPKG_APPLICATION_IDS
+            ):
+                raise _refuse("invalid_file", format="GeoPackage")
+            copy = Path(workdir) / "layer.gpkg"
+            shutil.copyfile(path, copy)
+            _vet_geopackage(copy)
+            layer = _single_layer(_open(copy, "GeoPackage"))
+            try:
+                found = _identify(layer.srs.wkt, declared_srid) if layer.srs else None
+            except (GDALException, SRSException):
+                found = None
+            yield layer, _resolve_srid(found, declared_srid)
+        else:
+            raise _refuse("unsupported_format")
 
 
 def parse_geojson_geometry(text: str, *, declared_srid: int | None = None) -> Boundary:

@@ -75,7 +75,11 @@
   function projectMap(element) {
     var map = baseMap(element, readJson(element.dataset.settings));
     var layers = readJson(element.dataset.layers);
-    var boundary = L.geoJSON(layers.boundary, { style: STYLES.boundary }).addTo(map);
+    if (layers.landcover) {
+      L.imageOverlay(layers.landcover.url, layers.landcover.bounds, { opacity: 0.9 }).addTo(map);
+    }
+    var style = layers.landcover ? { color: "#12372a", weight: 2, fill: false } : STYLES.boundary;
+    var boundary = L.geoJSON(layers.boundary, { style: style }).addTo(map);
     fit(map, boundary);
     if (layers.overlaps && layers.overlaps.length) {
       var overlaps = L.geoJSON(layers.overlaps, {

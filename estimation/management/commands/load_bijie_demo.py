@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from estimation.demo import load_demo_estimation
 from registry.demo import (
     DEMO_PASSWORD,
     USERS,
@@ -20,10 +21,12 @@ class Command(BaseCommand):
             )
         organizations = load_demo_organizations_and_users()
         projects = load_demo_projects(organizations)
+        runs = load_demo_estimation(organizations)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Bijie demo ready: {len(organizations)} organizations, "
-                f"{len(projects)} projects, {len(USERS)} users "
+                f"{len(projects)} projects, {len(runs)} estimation runs, "
+                f"{len(USERS)} users "
                 f"(password '{DEMO_PASSWORD}'): "
                 + ", ".join(user.username for user in USERS)
             )

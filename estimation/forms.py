@@ -1,0 +1,84 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from estimation.models import ClassScheme, LandCoverDataset, Methodology
+from registry.models import Organization, Project
+
+
+class NamedChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj) -> str:
+        return str(obj)
+
+
+class DatasetUploadForm(forms.Form):
+    name_zh = forms.CharField(label=_("Name (Chinese)"), max_length=200)
+    name_en = forms.CharField(label=_("Name (English)"), max_length=200)
+    organization = NamedChoiceField(
+        label=_("Organization"), queryset=Organization.objects.none()
+    )
+    product = forms.ChoiceField(
+        label=_("Product"), choices=LandCoverDataset.Product.choices
+    )
+    year = forms.IntegerField(label=_("Year"), min_value=1970, max_value=2100)
+    scheme = NamedChoiceField(
+        label=_("Class scheme"), queryset=ClassScheme.objects.all()
+    )
+    file = forms.FileField(
+        label=_("File"),
+        help_text=_(
+            "A GeoTIFF of class codes (any coordinate system, tiled or not, "
+            "Cloud-Optimized included), or land-use polygons as a GeoPackage or a "
+            "zipped Shapefile."
+        ),
+    )
+    class_field = forms.CharField(
+        label=_("Class-code field"),
+        required=False,
+        max_length=64,
+        help_text=_(
+            "For land-use polygons only: the field holding the class code, e.g. DLBM."
+        ),
+    )
+
+    def __init__(self, *args, organizations, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["organization"].queryset = organizations
+        if len(organizations) == 1:
+            self.fields["organization"].empty_label = None
+
+
+class RunForm(forms.Form):
+    project = NamedChoiceField(label=_("Project"), queryset=Project.objects.none())
+    dataset = NamedChoiceField(
+        label=_("Land cover"), queryset=LandCoverDataset.objects.none()
+    )
+    methodology = NamedChoiceField(
+        label=_("Methodology"), queryset=Methodology.objects.all()
+    )
+    baseline_dataset = NamedChoiceField(
+        label=_("Baseline land cover"),
+        queryset=LandCoverDataset.objects.none(),
+        required=False,
+        help_text=_("Only for the stock-difference method: the earlier map."),
+    )
+    period_start = forms.DateField(
+        label=_("Monitoring period start"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    period_end = forms.DateField(
+        label=_("Monitoring period end"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    price_cny_per_t_co2e = forms.DecimalField(
+        label=_("Carbon price (CNY per t CO2e)"),
+        required=False,
+        min_value=0,
+        max_digits=10,
+        decimal_places=2,
+        help_text=_("Optional; for example 95.70, the 2024 national ETS average."),
+    )
+
+    def __init__(self, *args, projects, datasets, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["project"].queryset = projects
+        self.fields["dataset"].queryset = datasets
+        self.fields["baseline_dataset"].queryset = datasets

@@ -1,0 +1,59 @@
+"""An estimation run in a real browser: form, result table, chart and map."""
+
+import pytest
+from django.core.management import call_command
+
+from estimation.models import EstimationRun
+from registry.models import Project
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _log_in(page, username):
+    page.goto("/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill("bijie-demo")
+    page.get_by_label("Password").press("Enter")
+    page.wait_for_url("**/")
+
+
+def test_staff_run_an_estimate_and_see_the_table_chart_and_map(
+    page_factory, screenshot
+):
+    call_command("load_bijie_demo")
+    page = page_factory(locale="en-US")
+    _log_in(page, "bureau_demo")
+    page.get_by_role("link", name="Estimation").click()
+    page.get_by_role("link", name="New estimation run").click()
+    baili = Project.objects.get(name_en__startswith="Baili")
+    page.get_by_label("Project").select_option(value=str(baili.pk))
+    page.locator("#id_dataset").select_option(index=1)
+    page.get_by_label("Monitoring period start").fill("2021-01-01")
+    page.get_by_label("Monitoring period end").fill("2025-12-31")
+    page.get_by_label("Carbon price (CNY per t CO2e)").fill("95.70")
+    page.get_by_role("button", name="Run the estimate").click()
+    page.wait_for_selector(".bar-chart")
+    run = EstimationRun.objects.order_by("-pk").first()
+    assert run.status == "succeeded"
+    rows = page.locator("table.results tbody tr")
+    assert rows.count() == run.results.count() >= 1
+    first = run.results.order_by("rank").first()
+    assert first.get_ecosystem_display() in rows.first.inner_text()
+    assert page.get_by_role("link", name="Download CSV").is_visible()
+    page.wait_for_selector("[data-project-map] img.leaflet-image-layer")
+    screenshot(page, "estimation-run-en")
+
+
+def test_the_run_page_in_chinese(page_factory, screenshot):
+    call_command("load_bijie_demo")
+    run = EstimationRun.objects.get(project__name_en__startswith="Baili")
+    page = page_factory(locale="zh-CN")
+    page.goto("/login/")
+    page.get_by_label("用户名").fill("bureau_demo")
+    page.get_by_label("密码").fill("bijie-demo")
+    page.get_by_label("密码").press("Enter")
+    page.wait_for_url("**/")
+    page.goto(f"/estimation/runs/{run.pk}/")
+    assert page.get_by_role("heading", name="各生态系统碳汇").is_visible()
+    page.wait_for_selector("[data-project-map] img.leaflet-image-layer")
+    screenshot(page, "estimation-run-zh")

@@ -1,0 +1,230 @@
+import json
+from decimal import Decimal as D
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from estimation.models import EstimationRun, LandCoverDataset
+from registry.roles import Role
+
+pytestmark = pytest.mark.django_db
+
+BIJIE = "data/bijie/divisions.geojson"
+MODIS = "data/modis/mcd12c1_2019_igbp_guizhou.tif"
+
+
+def test_staff_upload_land_cover_and_run_an_estimate_through_the_pages(
+    client,
+    staff,
+    owner,
+    project,
+    landcover_file,
+    settings,
+    tmp_path,
+    django_capture_on_commit_callbacks,
+):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    client.force_login(staff)
+    response = client.post(
+        reverse("estimation:dataset-upload"),
+        {
+            "name_zh": "大方土地覆盖",
+            "name_en": "Dafang land cover",
+            "organization": owner.pk,
+            "product": "modis-igbp",
+            "year": 2019,
+            "scheme": LandCoverDatasetScheme.modis(),
+            "file": SimpleUploadedFile("lc.tif", landcover_file.read_bytes()),
+        },
+    )
+    assert response.status_code == 302
+    dataset = LandCoverDataset.objects.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("estimation:run-create"),
+            {
+                "project": project.pk,
+                "dataset": dataset.pk,
+                "methodology": LandCoverDatasetScheme.default_methodology(),
+                "period_start": "2021-01-01",
+                "period_end": "2021-12-31",
+                "price_cny_per_t_co2e": "95.70",
+            },
+        )
+    run = EstimationRun.objects.get()
+    assert response.url == reverse("estimation:run-detail", args=[run.pk])
+    body = client.get(response.url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Sink by ecosystem" in body
+    assert "Forest" in body and "Farmland" in body
+    assert 'class="bar-chart"' in body
+    status = client.get(reverse("estimation:run-status", args=[run.pk])).json()
+    assert (status["status"], status["progress"]) == ("succeeded", 100)
+    png = client.get(reverse("estimation:run-landcover", args=[run.pk]))
+    assert png["Content-Type"] == "image/png"
+    assert png.content.startswith(b"\x89PNG")
+    rows = client.get(reverse("estimation:run-csv", args=[run.pk])).content.decode()
+    assert rows.startswith("\ufeffrank,ecosystem,area_ha")
+    assert "forest" in rows and run.fingerprint in rows
+
+
+class LandCoverDatasetScheme:
+    @staticmethod
+    def modis():
+        from estimation.models import ClassScheme
+
+        return ClassScheme.objects.get(slug="modis-igbp").pk
+
+    @staticmethod
+    def default_methodology():
+        from estimation.models import Methodology
+
+        return Methodology.objects.get(is_default=True).pk
+
+
+def test_a_bad_land_cover_upload_shows_a_translated_error(client, staff, owner):
+    client.force_login(staff)
+    response = client.post(
+        reverse("estimation:dataset-upload"),
+        {
+            "name_zh": "坏",
+            "name_en": "Bad",
+            "organization": owner.pk,
+            "product": "clcd",
+            "year": 2020,
+            "scheme": LandCoverDatasetScheme.modis(),
+            "file": SimpleUploadedFile("x.tif", b"not a tiff at all"),
+        },
+        HTTP_ACCEPT_LANGUAGE="zh-CN",
+    )
+    assert response.status_code == 400
+    assert "GeoTIFF" in response.content.decode()
+    assert not LandCoverDataset.objects.exists()
+
+
+def test_runs_of_other_organizations_are_404(client, make_user, run_for):
+    run = run_for()
+    client.force_login(make_user(role=Role.BUREAU_STAFF))
+    for name in ("run-detail", "run-status", "run-csv", "run-landcover"):
+        assert (
+            client.get(reverse(f"estimation:{name}", args=[run.pk])).status_code == 404
+        )
+    client.force_login(make_user(role=Role.VERIFIER))
+    assert (
+        client.get(reverse("estimation:run-detail", args=[run.pk])).status_code == 200
+    )
+
+
+def test_buyers_cannot_open_the_estimation_forms(client, make_user):
+    client.force_login(make_user(role=Role.BUYER))
+    assert client.get(reverse("estimation:run-create")).status_code == 403
+    assert client.get(reverse("estimation:dataset-upload")).status_code == 403
+
+
+def test_methodologies_are_public_with_their_citations(client):
+    body = client.get(reverse("estimation:methodology-list"), HTTP_ACCEPT_LANGUAGE="en")
+    text = body.content.decode()
+    assert "Fang J. et al. 2007" in text
+    assert "0.581" in text
+
+
+def test_estimate_command_on_bijie_and_modis_as_json(capsys):
+    call_command(
+        "estimate",
+        "--boundary",
+        BIJIE,
+        "--landcover",
+        MODIS,
+        "--scheme",
+        "modis-igbp",
+        "--price",
+        "95.70",
+        "--format",
+        "json",
+    )
+    report = json.loads(capsys.readouterr().out)
+    # Bijie City on the WGS84 ellipsoid: 26,865.8 km² (data/README).
+    assert report["boundary_area_ha"] == pytest.approx(2_686_580, rel=5e-4)
+    assert report["covered_area_ha"] + 0 == pytest.approx(
+        report["boundary_area_ha"], rel=1e-6
+    )
+    assert report["ecosystems"][0]["ecosystem"] == "forest"
+    keys = {
+        "ecosystem",
+        "area_ha",
+        "coefficient",
+        "coefficient_unit",
+        "sink_t_c_per_year",
+        "sink_t_co2e_per_year",
+        "value_cny_per_year",
+    }
+    assert all(set(row) == keys for row in report["ecosystems"])
+    total = sum(D(str(row["sink_t_co2e_per_year"])) for row in report["ecosystems"])
+    assert D(str(report["total"]["sink_t_co2e_per_year"])) == pytest.approx(
+        total, abs=D("0.01")
+    )
+    assert report["methodology"] == "bijie-coefficient@1"
+    assert len(report["fingerprint"]) == 64
+
+
+def test_estimate_command_writes_csv_and_table(capsys):
+    call_command(
+        "estimate",
+        "--boundary",
+        BIJIE,
+        "--landcover",
+        MODIS,
+        "--scheme",
+        "modis-igbp",
+        "--format",
+        "csv",
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("rank,ecosystem,area_ha")
+    assert lines[1].startswith("1,forest,")
+    call_command(
+        "estimate", "--boundary", BIJIE, "--landcover", MODIS, "--scheme", "modis-igbp"
+    )
+    assert "total" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--scheme", "nope"], "Unknown class scheme"),
+        (["--price", "-5"], "negative"),
+        (["--price", "abc"], "not a number"),
+        (["--methodology", "missing"], "Unknown methodology"),
+    ],
+)
+def test_estimate_command_refuses_bad_input(arguments, message):
+    base = {"--boundary": BIJIE, "--landcover": MODIS, "--scheme": "modis-igbp"}
+    for flag, value in zip(arguments[::2], arguments[1::2], strict=True):
+        base[flag] = value
+    with pytest.raises(CommandError, match=message):
+        call_command("estimate", *[item for pair in base.items() for item in pair])
+
+
+def test_estimate_command_refuses_a_boundary_outside_the_raster(tmp_path):
+    boundary = tmp_path / "far.geojson"
+    boundary.write_text(
+        json.dumps(
+            {
+                "type": "Polygon",
+                "coordinates": [
+                    [[120, 40], [120.1, 40], [120.1, 40.1], [120, 40.1], [120, 40]]
+                ],
+            }
+        )
+    )
+    with pytest.raises(CommandError, match="outside the land-cover map"):
+        call_command(
+            "estimate",
+            "--boundary",
+            str(boundary),
+            "--landcover",
+            MODIS,
+            "--scheme",
+            "modis-igbp",
+        )
