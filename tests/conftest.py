@@ -23,3 +23,23 @@ def make_user(db):
         return user
 
     return make
+
+
+@pytest.fixture
+def reference_data(db):
+    """Bijie's divisions and the seeded schemes and methodologies, which a
+    transactional test's flush removes along with everything else."""
+    from estimation import models as estimation_models
+    from estimation.seeds import load_seeds
+    from registry.divisions import load_divisions
+    from registry.models import AdministrativeDivision
+
+    if not AdministrativeDivision.objects.exists():
+        load_divisions(AdministrativeDivision)
+    if not estimation_models.Methodology.objects.exists():
+        load_seeds(
+            scheme_model=estimation_models.ClassScheme,
+            mapping_model=estimation_models.ClassMapping,
+            methodology_model=estimation_models.Methodology,
+            coefficient_model=estimation_models.Coefficient,
+        )

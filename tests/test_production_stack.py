@@ -17,21 +17,24 @@ pytestmark = pytest.mark.production_stack
 
 
 @pytest.fixture
-def celery_worker_process(transactional_db):
+def celery_worker_process(transactional_db, settings, tmp_path):
     """A real `celery worker` on the test database and the stage's Redis."""
     database = settings.DATABASES["default"]
     database_url = (
         f"postgis://{database['USER']}:{database['PASSWORD']}@{database['HOST']}:"
         f"{database['PORT']}/{connection.settings_dict['NAME']}"
     )
+    settings.MEDIA_ROOT = tmp_path / "media"
+    queue = f"test-{os.getpid()}-{time.monotonic_ns()}"
+    settings.CELERY_TASK_DEFAULT_QUEUE = queue
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.local",
         "DEBUG": "false",
         "DATABASE_URL": database_url,
         "REDIS_URL": settings.REDIS_URL,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
     }
-    queue = f"test-{os.getpid()}-{time.monotonic_ns()}"
     worker = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "celery"),
@@ -57,11 +60,14 @@ def celery_worker_process(transactional_db):
         text=True,
     )
     eager = celery_app.conf.task_always_eager
+    default_queue = celery_app.conf.task_default_queue
     celery_app.conf.task_always_eager = False
+    celery_app.conf.task_default_queue = queue
     try:
         yield queue
     finally:
         celery_app.conf.task_always_eager = eager
+        celery_app.conf.task_default_queue = default_queue
         worker.terminate()
         try:
             worker.wait(timeout=20)
@@ -95,3 +101,59 @@ def test_healthz_sees_redis(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json()["broker"] == {"ok": True, "mode": "redis"}
+
+
+def test_a_real_worker_computes_an_estimation_run(
+    celery_worker_process, reference_data, tmp_path
+):
+    """The run is queued on commit, a worker process computes it, the page's
+    status endpoint sees it finish."""
+    from datetime import date
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from estimation import services
+    from estimation.models import ClassScheme, EstimationRun, Methodology
+    from registry.roles import Role
+    from tests.estimation.conftest import PARCEL, write_landcover
+    from tests.registry.factories import (
+        MembershipFactory,
+        OrganizationFactory,
+        UserFactory,
+    )
+    from tests.registry.projects import make_project
+
+    owner = OrganizationFactory()
+    staff = UserFactory()
+    from registry.services import grant_role
+
+    grant_role(user=staff, role=Role.BUREAU_STAFF)
+    MembershipFactory(user=staff, organization=owner)
+    project = make_project(actor=staff, owner=owner, geometry=PARCEL)
+    raster = write_landcover(tmp_path / "lc.tif")
+    dataset = services.upload_landcover_dataset(
+        actor=staff,
+        organization=owner,
+        name_zh="测试",
+        name_en="Test",
+        product="modis-igbp",
+        year=2019,
+        scheme=ClassScheme.objects.get(slug="modis-igbp"),
+        uploaded=SimpleUploadedFile("lc.tif", raster.read_bytes()),
+    )
+    run = services.create_run(
+        actor=staff,
+        project=project,
+        dataset=dataset,
+        methodology=Methodology.objects.get(is_default=True),
+        period_start=date(2021, 1, 1),
+        period_end=date(2021, 12, 31),
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        run.refresh_from_db()
+        if run.status in ("succeeded", "failed"):
+            break
+        time.sleep(0.2)
+    assert run.status == EstimationRun.Status.SUCCEEDED, run.error_message
+    assert run.results.count() == 2

@@ -340,3 +340,23 @@ def test_a_stock_method_without_a_baseline_is_refused(run_for):
     with pytest.raises(ValidationError) as raised:
         run_for(methodology=methodology)
     assert "baseline_dataset" in raised.value.message_dict
+
+
+def test_progress_is_stored_while_the_run_computes(run_for, monkeypatch):
+    seen = []
+    real = services.area.class_areas
+
+    def class_areas_watching_progress(path, boundary, *, progress=None):
+        def report(fraction):
+            progress(fraction)
+            seen.append(EstimationRun.objects.values_list("progress", flat=True).get())
+
+        for step in (0.1, 0.3, 0.6, 0.9):
+            report(step)
+        return real(path, boundary)
+
+    monkeypatch.setattr(services.area, "class_areas", class_areas_watching_progress)
+    run = run_for()
+    run.refresh_from_db()
+    assert seen == [10, 30, 60, 90]
+    assert (run.status, run.progress) == ("succeeded", 100)
