@@ -3,6 +3,8 @@
 import os
 
 from celery import Celery
+from celery.schedules import crontab
+from celery.signals import worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -10,5 +12,24 @@ app = Celery("registry")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-# Filled in by the apps' periodic jobs (ledger verification, request expiry, ...).
-app.conf.beat_schedule = {}
+app.conf.beat_schedule = {
+    # Pending trade requests past their expiry give their serials back.
+    "expire-stale-trade-requests": {
+        "task": "trading.tasks.expire_stale_requests_task",
+        "schedule": 300.0,
+    },
+    # Every invariant of the ledger, re-checked each night (Beijing time).
+    "verify-ledger-nightly": {
+        "task": "trading.tasks.verify_ledger_task",
+        "schedule": crontab(hour=2, minute=30),
+    },
+}
+
+
+@worker_process_init.connect
+def compile_area_kernels(**kwargs) -> None:
+    """Compile (or load from numba's cache) the area engine's kernels when a
+    worker process starts, not during the first estimate."""
+    from estimation.area import warm_up
+
+    warm_up()

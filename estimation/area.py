@@ -2,7 +2,7 @@
 
 A project's sink is the sum over ecosystems of area x coefficient, so area is
 the dominant error term. This module measures it exactly, with bounded memory.
-Pure computation: numpy, rasterio, shapely and pyproj, no Django.
+Pure computation: numpy, numba, rasterio, shapely and pyproj, no Django.
 
 The boundary
     A (Multi)Polygon in EPSG:4326 whose edges are geodesics on WGS84, as
@@ -19,7 +19,7 @@ Fractional coverage, from the edges
     rasterisers). A pixel crossed by no piece takes that running value: the
     whole pixel inside, nothing outside, or an exact fraction where a
     horizontal edge runs along the row. So the interior comes out as row runs,
-    counted with one ``np.bincount`` each, and only the pixels the boundary
+    whose pixels a compiled loop counts, and only the pixels the boundary
     crosses are handled one by one: no pixel mask, no GEOS call per pixel.
 
 True pixel areas
@@ -55,9 +55,20 @@ Windowed reads
     Only the boundary's extent is read, in windows of whole raster blocks of
     at most ``max_window_pixels`` pixels, with GDAL's block cache capped at
     64 MB, so memory depends on the window, not on the raster. A thread reads
-    (and inflates, without the GIL) the next window while the current one is
-    counted. Counting with ``np.bincount`` costs ~2.5 ns a pixel, more than
-    GDAL takes to read one, so a large boundary takes ~3x a bare read.
+    (and inflates, without the GIL) the next window while the calling thread
+    works out the coverage of the one after and counts the current one.
+
+Compiled loops (numba)
+    Class codes are counted per run of pixels that share a coverage value, in
+    exact integers, and multiplied by that value once (a lon/lat raster's
+    rows each have one), at ~0.7 ns a uint8 pixel, less than GDAL takes to
+    inflate one; ``np.bincount`` took ~2.5 ns, as it converts the codes to
+    intp. Pixels of different areas (the Jacobian path) or more than
+    ``_MAX_COUNTED_CODES`` codes are summed one by one instead. The cuts of
+    the boundary at row and column lines are compiled too. They release the
+    GIL, so counting and reading overlap on two cores. Each loop compiles on
+    first use in a process (a few seconds, or ~0.3 s loading numba's cache in
+    __pycache__); ``warm_up`` does it up front.
 
 Nothing is dropped silently: nodata pixels inside the boundary and the part of
 the boundary beyond the raster (geodesic) are reported, and ``covered_m2 +
@@ -67,15 +78,15 @@ nodata_m2 + outside_raster_m2`` equals ``boundary_m2`` within
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import warnings
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, TypeVar
 
+import numba
 import numpy as np
 import rasterio
 import shapely
@@ -215,6 +226,7 @@ def _checked_boundary(boundary: shapely.Geometry) -> shapely.Geometry:
     return shapely.force_2d(boundary)
 
 
+_T = TypeVar("_T")
 _Rings = list[tuple[np.ndarray, bool]]  # (closed ring's xy, is it an exterior)
 
 
@@ -255,16 +267,22 @@ def _densify_ring(xy: np.ndarray) -> np.ndarray:
     pieces = np.maximum(np.ceil(span / _STEP_DEG), 1).astype(np.intp)
     if pieces.max() == 1:
         return xy
-    azimuth, _, distance = _GEOD.inv(lon0, lat0, lon1, lat1)
+    # geodesics only where a piece is added (each costs ~0.6 us)
+    long = np.flatnonzero(pieces > 1)
+    azimuth, distance = np.zeros(pieces.size), np.zeros(pieces.size)
+    azimuth[long], _, distance[long] = _GEOD.inv(
+        lon0[long], lat0[long], lon1[long], lat1[long]
+    )
     edge = np.repeat(np.arange(pieces.size), pieces)
     step = np.arange(edge.size) - np.repeat(np.cumsum(pieces) - pieces, pieces)
-    start_lon, start_lat = lon0[edge], lat0[edge]
+    dense = np.repeat(xy[:-1], pieces, axis=0)  # the vertices exactly as given
+    inner = np.flatnonzero(step)  # and points along the edges after them
+    e, start_lon, start_lat = edge[inner], dense[inner, 0], dense[inner, 1]
     lon, lat, _ = _GEOD.fwd(
-        start_lon, start_lat, azimuth[edge], distance[edge] * step / pieces[edge]
+        start_lon, start_lat, azimuth[e], distance[e] * step[inner] / pieces[e]
     )
-    lon = start_lon + (lon - start_lon + 180) % 360 - 180  # the ring's longitudes
-    dense = np.column_stack([lon, lat])
-    dense[step == 0] = xy[:-1]  # the vertices exactly as given
+    dense[inner, 0] = start_lon + (lon - start_lon + 180) % 360 - 180  # the ring's
+    dense[inner, 1] = lat
     return np.concatenate([dense, xy[-1:]])
 
 
@@ -291,7 +309,7 @@ class _Ellipsoid:
         return self.b**2 * np.cos(phi) / (1 - es * es) ** 2
 
 
-WGS84 = _Ellipsoid(6378137.0, 298.257223563)
+_WGS84 = _Ellipsoid(6378137.0, 298.257223563)
 
 
 def pixel_row_areas_m2(
@@ -326,7 +344,7 @@ class _GeographicMeasure:
         self._lat0 = math.radians(transform.f)
         self._dlat = math.radians(transform.e)
         # the sign makes the area grow with the row index
-        half_width = WGS84.b**2 * abs(math.radians(transform.a)) / 2
+        half_width = _WGS84.b**2 * abs(math.radians(transform.a)) / 2
         self._scale = math.copysign(half_width, transform.e)
         self.pixel_area = float(np.diff(self.at(np.array([0.0, 1.0]))[0])[0])
 
@@ -334,9 +352,9 @@ class _GeographicMeasure:
         # b^2 dlambda / 2 f(phi), f as in the module docstring, and its slope
         phi = self._lat0 + self._dlat * y
         sin = np.sin(phi)
-        es = WGS84.e * sin
+        es = _WGS84.e * sin
         q = 1 - es * es
-        cumulative = self._scale * (sin / q + np.arctanh(es) / WGS84.e)
+        cumulative = self._scale * (sin / q + np.arctanh(es) / _WGS84.e)
         density = self._scale * self._dlat * 2 * np.cos(phi) / (q * q)
         return cumulative, density
 
@@ -372,7 +390,7 @@ class _JacobianAreas:
         dlon_y, dlat_y = self._difference(x, y + h, x, y - h)
         jacobian = np.abs(dlon_x * dlat_y - dlon_y * dlat_x) / (4 * h * h)
         _, lat = self._to_lonlat.transform(x, y)
-        element = WGS84.area_element(np.radians(lat))
+        element = _WGS84.area_element(np.radians(lat))
         return abs(t.a * t.e) * jacobian * element
 
     def _difference(self, x1, y1, x0, y0) -> tuple[np.ndarray, np.ndarray]:
@@ -490,13 +508,16 @@ class _Edges:
     def of(cls, rings: _Rings) -> _Edges:
         oriented = []
         for xy, exterior in rings:
-            twice_area = xy[:-1, 0] @ xy[1:, 1] - xy[1:, 0] @ xy[:-1, 1]
+            # shoelace; not with @, which OpenBLAS threads make ~1000x slower
+            x, y = xy[:, 0], xy[:, 1]
+            twice_area = np.sum(x[:-1] * y[1:] - x[1:] * y[:-1])
             oriented.append(xy if (twice_area > 0) == exterior else xy[::-1])
         start = np.concatenate([xy[:-1] for xy in oriented])
         end = np.concatenate([xy[1:] for xy in oriented])
-        sloped = start[:, 1] != end[:, 1]
-        (x0, y0), (x1, y1) = start[sloped].T, end[sloped].T
-        bounds = (*start.min(axis=0), *start.max(axis=0))
+        sloped = np.flatnonzero(start[:, 1] != end[:, 1])
+        x0, y0, x1, y1 = (a[sloped, i] for a in (start, end) for i in (0, 1))
+        x, y = start[:, 0], start[:, 1]  # per column: reducing (n, 2) is slow
+        bounds = (x.min(), y.min(), x.max(), y.max())
         return cls(x0, y0, x1, y1, bounds)
 
 
@@ -515,15 +536,6 @@ class _Coverage:
     run_c0: np.ndarray
     run_c1: np.ndarray
     run_v: np.ndarray
-
-
-def _integers_between(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """All integers k with lo[i] < k < hi[i], as (i, k) pairs."""
-    first = np.floor(lo) + 1
-    count = np.maximum(np.ceil(hi) - first, 0).astype(np.intp)
-    owner = np.repeat(np.arange(lo.size), count)
-    offset = np.arange(owner.size) - np.repeat(np.cumsum(count) - count, count)
-    return owner, first[owner] + offset
 
 
 def _clip_edges(
@@ -546,29 +558,48 @@ def _clip_edges(
     return ax, ay, bx, by
 
 
-def _cut_points(
-    ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+@numba.njit(cache=True, nogil=True)
+def _cut_points(ax, ay, bx, by):
     """Each segment's ends and its crossings of integer x and y, in order along
-    it: (segment, x, y), sorted by segment then position."""
-    n = ax.size
-    # x crossings of segments 0..n-1, then y crossings as segments n..2n-1
-    lo = np.concatenate([np.minimum(ax, bx), np.minimum(ay, by)])
-    hi = np.concatenate([np.maximum(ax, bx), np.maximum(ay, by)])
-    owner, k = _integers_between(lo, hi)
-    by_y = owner >= n
-    segment = np.where(by_y, owner - n, owner)
-    a = np.where(by_y, ay[segment], ax[segment])
-    s = (k - a) / np.where(by_y, by[segment] - a, bx[segment] - a)
-    x = np.where(by_y, ax[segment] + s * (bx[segment] - ax[segment]), k)
-    y = np.where(by_y, k, ay[segment] + s * (by[segment] - ay[segment]))
-    ends = np.arange(n)
-    segment = np.concatenate([ends, ends, segment])
-    s = np.concatenate([np.zeros(n), np.ones(n), s])
-    order = np.lexsort((s, segment))
-    x = np.concatenate([ax, bx, x])[order]
-    y = np.concatenate([ay, by, y])[order]
-    return segment[order], x, y
+    it: (segment, x, y), by segment then position (at a corner, x first)."""
+    n, total = ax.size, 2 * ax.size
+    for i in range(n):  # crossings: integers strictly between the ends
+        total += max(math.ceil(max(ax[i], bx[i])) - math.floor(min(ax[i], bx[i])), 1)
+        total += max(math.ceil(max(ay[i], by[i])) - math.floor(min(ay[i], by[i])), 1)
+        total -= 2
+    segment = np.empty(total, np.int64)
+    x, y = np.empty(total), np.empty(total)
+    m = 0
+    for i in range(n):
+        x0, y0, x1, y1 = ax[i], ay[i], bx[i], by[i]
+        # the next crossing of each kind along the segment, and the last
+        kx, ky = _first_crossing(x0, x1), _first_crossing(y0, y1)
+        ex, ey = _first_crossing(x1, x0), _first_crossing(y1, y0)
+        dkx, dky = (1.0 if x1 > x0 else -1.0), (1.0 if y1 > y0 else -1.0)
+        more_x = x1 != x0 and (kx - ex) * dkx <= 0
+        more_y = y1 != y0 and (ky - ey) * dky <= 0
+        segment[m], x[m], y[m] = i, x0, y0
+        m += 1
+        while more_x or more_y:
+            sx = (kx - x0) / (x1 - x0) if more_x else 2.0
+            sy = (ky - y0) / (y1 - y0) if more_y else 2.0
+            segment[m] = i
+            if sx <= sy:
+                x[m], y[m] = kx, y0 + sx * (y1 - y0)
+                more_x, kx = kx != ex, kx + dkx
+            else:
+                x[m], y[m] = x0 + sy * (x1 - x0), ky
+                more_y, ky = ky != ey, ky + dky
+            m += 1
+        segment[m], x[m], y[m] = i, x1, y1
+        m += 1
+    return segment, x, y
+
+
+@numba.njit(cache=True, nogil=True)
+def _first_crossing(a, b):
+    """The integer after a on the way to b (it may lie beyond b)."""
+    return math.floor(a) + 1.0 if b > a else math.ceil(a) - 1.0
 
 
 def _band_coverage(edges: _Edges, r0: int, r1: int, measure: _Measure) -> _Coverage:
@@ -661,7 +692,7 @@ _UINT8_CODES: list[int | None] = list(range(256))
 def _dense_codes(
     block: np.ndarray, valid: np.ndarray | None
 ) -> tuple[np.ndarray, list[int | None]]:
-    """The block as small indices for bincount, and the class code of each.
+    """The block as small indices to count, and the class code of each.
 
     A uint8 block is its own index. Masked pixels get a last index, code None.
     """
@@ -683,6 +714,59 @@ def _dense_codes(
     return index.astype(np.uint16 if len(codes) <= 1 << 16 else np.intp), codes
 
 
+# Compiled once per process and index type (see the module docstring).
+_MAX_COUNTED_CODES = 4096  # beyond, areas are summed per pixel (see _count_runs)
+_NO_AREAS = np.zeros((0, 0))
+
+
+@numba.njit(cache=True, nogil=True)
+def _count_runs(index, run_row, run_c0, run_c1, run_v, n_codes):
+    """Covered area per code index of the row runs, each pixel covering run_v.
+
+    Pixels are counted (exact integers, in four interleaved histograms so that
+    repeated codes do not wait on each other), and the counts multiplied by v
+    whenever v changes: once a row for a lon/lat raster, rarely otherwise.
+    """
+    sums = np.zeros(n_codes)
+    counts = np.zeros((4, n_codes), np.int64)
+    v = 0.0
+    for k in range(run_row.size):
+        if run_v[k] != v:
+            for c in range(n_codes):
+                n = counts[0, c] + counts[1, c] + counts[2, c] + counts[3, c]
+                if n:
+                    sums[c] += v * n
+                    counts[0, c] = counts[1, c] = counts[2, c] = counts[3, c] = 0
+            v = run_v[k]
+        row = index[run_row[k]]
+        j, end = run_c0[k], run_c1[k]
+        while j + 4 <= end:
+            counts[0, row[j]] += 1
+            counts[1, row[j + 1]] += 1
+            counts[2, row[j + 2]] += 1
+            counts[3, row[j + 3]] += 1
+            j += 4
+        for i in range(j, end):
+            counts[0, row[i]] += 1
+    for c in range(n_codes):
+        sums[c] += v * (counts[0, c] + counts[1, c] + counts[2, c] + counts[3, c])
+    return sums
+
+
+@numba.njit(cache=True, nogil=True)
+def _weigh_runs(index, pixel_areas, run_row, run_c0, run_c1, run_v, n_codes):
+    """Covered area per code index of the row runs, pixel by pixel: v x the
+    pixel's area, or v alone if ``pixel_areas`` is empty."""
+    sums = np.zeros(n_codes)
+    weighted = pixel_areas.size > 0
+    for k in range(run_row.size):
+        r, v = run_row[k], run_v[k]
+        row = index[r]
+        for j in range(run_c0[k], run_c1[k]):
+            sums[row[j]] += v * pixel_areas[r, j] if weighted else v
+    return sums
+
+
 def _window_sums(
     index: np.ndarray, n_codes: int, cov: _Coverage, pixel_areas: np.ndarray | None
 ) -> np.ndarray:
@@ -692,19 +776,22 @@ def _window_sums(
         weights = weights * pixel_areas[cov.cell_row, cov.cell_col]
     cells = index[cov.cell_row, cov.cell_col]
     sums = np.bincount(cells, weights=weights, minlength=n_codes).astype(np.float64)
-    # one histogram per run, weighted by the run's v; at most 8 MB of them at once
-    runs = list(
-        zip(cov.run_row.tolist(), cov.run_c0.tolist(), cov.run_c1.tolist(), strict=True)
-    )
-    chunk = max(1, (1 << 20) // n_codes)
-    for start in range(0, len(runs), chunk):
-        part = runs[start : start + chunk]
-        hist = np.empty((len(part), n_codes))
-        for i, (r, c0, c1) in enumerate(part):
-            w = None if pixel_areas is None else pixel_areas[r, c0:c1]
-            hist[i] = np.bincount(index[r, c0:c1], weights=w, minlength=n_codes)
-        sums += cov.run_v[start : start + chunk] @ hist
-    return sums
+    runs = cov.run_row, cov.run_c0, cov.run_c1, cov.run_v
+    if pixel_areas is None and n_codes <= _MAX_COUNTED_CODES:
+        return sums + _count_runs(index, *runs, n_codes)
+    areas = _NO_AREAS if pixel_areas is None else pixel_areas
+    return sums + _weigh_runs(index, areas, *runs, n_codes)
+
+
+def warm_up() -> None:
+    """Compile (or load from the cache) the compiled loops, counting for each
+    index type ``_dense_codes`` gives, as a long-lived worker would once."""
+    _cut_points(*(np.zeros(1) for _ in range(4)))
+    runs = np.zeros(1, np.int64), np.zeros(1, np.int64), np.ones(1, np.int64)
+    for dtype in (np.uint8, np.uint16, np.intp):
+        index = np.zeros((1, 1), dtype)
+        _count_runs(index, *runs, np.ones(1), 1)
+        _weigh_runs(index, np.ones((1, 1)), *runs, np.ones(1), 1)
 
 
 def _spans(start: int, stop: int, step: int) -> Iterator[tuple[int, int]]:
@@ -882,46 +969,30 @@ class LandCoverRaster:
         rings = _rings(_checked_boundary(boundary))
         dense = [(_densify_ring(xy), exterior) for xy, exterior in rings]
         edges = _Edges.of(self._to_pixels(dense))
-        outside_m2 = self._outside_m2(dense, edges.bounds)
         windows = self._windows(edges)
         totals = _Totals(self._nodata)
-        # GDAL reads and inflates the next window in a thread (it releases the
-        # GIL) while this one counts the current window
-        reader = ThreadPoolExecutor(max_workers=1) if windows.count > 1 else None
-        with _gdal_env(), reader or contextlib.nullcontext():
-            pending = None
-            for window, cov, fraction in windows:
-                read = reader.submit(self._read, window) if reader and cov else None
-                if pending is not None:
-                    self._count(*pending, totals, progress)
-                pending = (read, window, cov, fraction)
-            if pending is not None:
-                self._count(*pending, totals, progress)
+
+        def areas() -> tuple[float, float]:  # outside the raster, and in all
+            return self._outside_m2(dense, edges.bounds), _geodesic_area_m2(rings)
+
+        def count(window: Window, cov: _Coverage, pixels: tuple) -> None:
+            block, valid = pixels
+            index, codes = _dense_codes(block, valid)
+            px = self._pixel_areas.window(window) if self._pixel_areas else None
+            totals.add(codes, _window_sums(index, len(codes), cov, px), block.size)
+
+        with _gdal_env():
+            outside_m2, boundary_m2 = _each_window(
+                windows, self._read, count, progress or _ignore, areas
+            )
         return ClassAreas(
             area_m2_by_class=totals.by_class(),
             nodata_m2=totals.nodata_m2,
             outside_raster_m2=outside_m2,
-            boundary_m2=_geodesic_area_m2(rings),
+            boundary_m2=boundary_m2,
             pixels_read=totals.pixels_read,
             area_model=self.area_model,
         )
-
-    def _count(
-        self,
-        read: Future | None,
-        window: Window,
-        cov: _Coverage | None,
-        fraction: float,
-        totals: _Totals,
-        progress: Callable[[float], None] | None,
-    ) -> None:
-        if cov is not None:
-            block, valid = read.result() if read else self._read(window)
-            index, codes = _dense_codes(block, valid)
-            areas = self._pixel_areas.window(window) if self._pixel_areas else None
-            totals.add(codes, _window_sums(index, len(codes), cov, areas), block.size)
-        if progress is not None:
-            progress(fraction)
 
     def _to_pixels(self, rings: _Rings) -> _Rings:
         xy = np.concatenate([ring for ring, _ in rings])
@@ -981,6 +1052,59 @@ class LandCoverRaster:
         except RasterioError as exc:
             raise UnreadableError("The raster could not be read.") from exc
         return block, None if valid is None else valid != 0
+
+
+def _each_window(
+    windows: _Windows,
+    read: Callable[[Window], tuple[np.ndarray, np.ndarray | None]],
+    count: Callable[[Window, _Coverage, tuple[np.ndarray, np.ndarray | None]], None],
+    done: Callable[[float], None],
+    meanwhile: Callable[[], _T],
+) -> _T:
+    """Reads and counts the windows the boundary covers, in order; ``done`` gets
+    the fraction of the extent done after each window. Returns what
+    ``meanwhile`` returns, which runs while the first window is read.
+
+    With more than one window, a thread reads (GDAL inflates without the GIL)
+    the next window while the calling thread works out the coverage of the one
+    after and counts the current one, the compiled loops without the GIL too.
+    So at most two windows are held: one being counted, one being read.
+    """
+    items = iter(windows)
+    if windows.count <= 1:
+        result = meanwhile()
+        for window, cov, fraction in items:
+            if cov is not None:
+                count(window, cov, read(window))
+            done(fraction)
+        return result
+    with ThreadPoolExecutor(max_workers=1) as reader:
+
+        def submit() -> tuple | None:
+            """The next window, its coverage and fraction, and its read queued."""
+            item = next(items, None)
+            if item is None:
+                return None
+            window, cov, _ = item
+            return *item, reader.submit(read, window) if cov is not None else None
+
+        pending = submit()
+        result = meanwhile()
+        while pending is not None:
+            following = submit()
+            window, cov, fraction, future = pending
+            pending = None  # no reference to a counted window's pixels is kept
+            if future is not None:
+                pixels, future = future.result(), None
+                count(window, cov, pixels)
+                pixels = None
+            done(fraction)
+            pending = following
+    return result
+
+
+def _ignore(fraction: float) -> None:
+    pass
 
 
 def _integer_or_none(value: float | None) -> int | None:
