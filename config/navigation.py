@@ -31,6 +31,13 @@ NAV_ITEMS: tuple[NavItem, ...] = (
         "estimation:index",
         roles=(Role.BUREAU_STAFF, Role.VERIFIER, Role.REGISTRY_ADMIN),
     ),
+    NavItem(
+        _("Accounts"),
+        "trading:account-list",
+        roles=(Role.BUREAU_STAFF, Role.BUYER, Role.REGISTRY_ADMIN),
+    ),
+    NavItem(_("Review queue"), "trading:review-queue", roles=(Role.REGISTRY_ADMIN,)),
+    NavItem(_("Journal"), "trading:journal", roles=()),
     NavItem(_("My account"), "account", roles=()),
     NavItem(_("Administration"), "admin:index", staff_only=True),
 )

@@ -16,6 +16,7 @@ urlpatterns = [
     path("", registry_views.home, name="home"),
     path("account/", registry_views.account, name="account"),
     path("estimation/", include("estimation.urls")),
+    path("ledger/", include("trading.urls")),
     path("", include("registry.urls")),
 ]
 

@@ -168,6 +168,8 @@ SILENCED_SYSTEM_CHECKS = ["gis.W001"]
 # Registry rules and map settings.
 REGISTRY_OVERLAP_TOLERANCE_HA = "0.1"  # boundaries may share up to this much area
 REGISTRY_BOUNDARY_MAX_BYTES = 20 * 1024 * 1024
+# A pending trade request releases its serials after this long unreviewed.
+TRADE_REQUEST_TTL_HOURS = env.int("TRADE_REQUEST_TTL_HOURS", default=72)
 LANDCOVER_MAX_BYTES = env.int("LANDCOVER_MAX_BYTES", default=2 * 1024**3)
 # Uploads bigger than this go to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

@@ -1,0 +1,98 @@
+import itertools
+from datetime import date
+
+import pytest
+
+from registry import services as registry_services
+from registry.models import Organization
+from registry.roles import Role
+from tests.registry.projects import make_project
+from trading import services
+
+_keys = itertools.count(1)
+
+
+def new_key() -> str:
+    return f"key-{next(_keys)}"
+
+
+@pytest.fixture
+def operator(db):
+    return registry_services.create_organization(
+        name_zh="登记中心",
+        name_en="Registry operator",
+        kind=Organization.Kind.REGISTRY_OPERATOR,
+        uscc="12520500MB18360416",
+    )
+
+
+@pytest.fixture
+def seller_org(db):
+    return registry_services.create_organization(
+        name_zh="林场",
+        name_en="Forest farm",
+        kind=Organization.Kind.PROJECT_OWNER,
+        uscc="N2520521MF01947364",
+    )
+
+
+@pytest.fixture
+def buyer_org(db):
+    return registry_services.create_organization(
+        name_zh="买方公司",
+        name_en="Buyer company",
+        kind=Organization.Kind.BUYER,
+        uscc="91520100MA6H3QW5LD",
+    )
+
+
+@pytest.fixture
+def seller(make_user, seller_org):
+    return make_user(role=Role.BUREAU_STAFF, organization=seller_org)
+
+
+@pytest.fixture
+def buyer(make_user, buyer_org):
+    return make_user(role=Role.BUYER, organization=buyer_org)
+
+
+@pytest.fixture
+def admin(make_user, operator):
+    return make_user(role=Role.REGISTRY_ADMIN, organization=operator)
+
+
+@pytest.fixture
+def second_admin(make_user, operator):
+    return make_user(role=Role.REGISTRY_ADMIN, organization=operator)
+
+
+@pytest.fixture
+def seller_account(seller_org):
+    return seller_org.accounts.get(kind="holding")
+
+
+@pytest.fixture
+def buyer_account(buyer_org):
+    return buyer_org.accounts.get(kind="holding")
+
+
+@pytest.fixture
+def project(seller, seller_org):
+    return make_project(actor=seller, owner=seller_org)
+
+
+@pytest.fixture
+def issue(admin, project, seller_account, operator):
+    def make(quantity=1000, buffer=100, vintage=2025, holder=None):
+        return services.issue_batch(
+            actor=admin,
+            project=project,
+            vintage=vintage,
+            monitoring_start=date(vintage, 1, 1),
+            monitoring_end=date(vintage, 12, 31),
+            quantity=quantity,
+            buffer_quantity=buffer,
+            holder_account=holder or seller_account,
+        )
+
+    return make

@@ -1,0 +1,90 @@
+"""The database itself protects the journal; tampering is detected."""
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import DatabaseError, connection, transaction
+
+from trading.models import LedgerCheck, LedgerEntry
+from trading.verification import verify_ledger
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_raw_sql_update_of_a_journal_row_fails(issue):
+    issue()
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("UPDATE trading_ledgerentry SET quantity = quantity + 1")
+    assert list(LedgerEntry.objects.values_list("quantity", flat=True)) == [900, 100]
+
+
+def test_a_raw_sql_delete_of_a_journal_row_fails(issue):
+    issue()
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("DELETE FROM trading_ledgerentry")
+    assert LedgerEntry.objects.count() == 2
+
+
+def _tamper(sql: str) -> None:
+    """What an attacker with the table owner's rights could do: switch the guard
+    off, edit a row, switch it on again."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET session_replication_role = replica")  # triggers off
+            cursor.execute(sql)
+            cursor.execute("SET session_replication_role = origin")
+        else:
+            cursor.execute("DROP TRIGGER trading_ledgerentry_no_update")
+            cursor.execute(sql)
+            from trading.db_guards import SQLITE_FORWARD
+
+            cursor.execute(SQLITE_FORWARD[0])
+
+
+def test_a_tampered_entry_makes_verify_ledger_fail(issue):
+    issue()
+    call_command("verify_ledger")
+    _tamper("UPDATE trading_ledgerentry SET price_per_tonne = 1 WHERE sequence = 1")
+    report = verify_ledger()
+    assert not report.ok
+    assert report.violations[0]["check"] == "hash_chain"
+    assert report.violations[0]["sequence"] == 1
+    with pytest.raises(CommandError, match="violation"):
+        call_command("verify_ledger")
+    assert LedgerCheck.objects.filter(ok=False).exists()
+
+
+def test_lost_credits_break_conservation(issue):
+    batch = issue()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE trading_creditblock SET last_serial = last_serial - 1, "
+            "quantity = quantity - 1 WHERE batch_id = %s AND first_serial = 1",
+            [batch.pk],
+        )
+    checks = {violation["check"] for violation in verify_ledger().violations}
+    assert checks == {"conservation", "tiling"}
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL constraint")
+def test_postgres_refuses_overlapping_blocks_of_a_batch(issue):
+    batch = issue()
+    block = batch.blocks.first()
+    with (
+        pytest.raises(DatabaseError, match="trading_block_no_overlap"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(
+            "INSERT INTO trading_creditblock (batch_id, account_id, first_serial, "
+            "last_serial, quantity, state, updated_at) "
+            "VALUES (%s, %s, 5, 5, 1, 'active', now())",
+            [batch.pk, block.account_id],
+        )

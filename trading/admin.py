@@ -1,0 +1,72 @@
+"""The ledger in Django admin: read-only. Holdings change only through the
+trading services, with their journal entries."""
+
+from django.contrib import admin
+
+from trading.models import CreditBlock, LedgerCheck, LedgerEntry, TradeRequest
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(ReadOnlyAdmin):
+    list_display = [
+        "sequence",
+        "kind",
+        "batch",
+        "first_serial",
+        "last_serial",
+        "quantity",
+        "from_account",
+        "to_account",
+        "actor",
+        "created_at",
+    ]
+    list_filter = ["kind"]
+    list_select_related = ["batch__project", "from_account", "to_account", "actor"]
+    search_fields = ["entry_hash", "idempotency_key"]
+
+
+@admin.register(CreditBlock)
+class CreditBlockAdmin(ReadOnlyAdmin):
+    list_display = [
+        "batch",
+        "first_serial",
+        "last_serial",
+        "quantity",
+        "account",
+        "state",
+    ]
+    list_filter = ["state"]
+    list_select_related = ["batch__project", "account"]
+
+
+@admin.register(TradeRequest)
+class TradeRequestAdmin(ReadOnlyAdmin):
+    list_display = [
+        "pk",
+        "kind",
+        "status",
+        "quantity",
+        "from_account",
+        "to_account",
+        "initiator",
+        "created_at",
+    ]
+    list_filter = ["kind", "status"]
+    list_select_related = ["from_account", "to_account", "initiator"]
+
+
+@admin.register(LedgerCheck)
+class LedgerCheckAdmin(ReadOnlyAdmin):
+    list_display = ["ran_at", "ok", "summary"]
+    list_filter = ["ok"]

@@ -1,0 +1,102 @@
+"""SQL for the ledger's database guards (used by a migration and by the flush
+command): append-only journal triggers on PostgreSQL and SQLite, exclusion
+constraints over serial ranges on PostgreSQL."""
+
+from contextlib import contextmanager
+
+POSTGRES_FORWARD = [
+    "CREATE EXTENSION IF NOT EXISTS btree_gist",
+    """
+    CREATE OR REPLACE FUNCTION trading_ledger_append_only() RETURNS trigger AS $$
+    BEGIN
+        IF current_setting('registry.ledger_purge', true) = 'on' THEN
+            RETURN NULL;
+        END IF;
+        RAISE EXCEPTION 'trading_ledgerentry is append-only: % refused', TG_OP
+            USING ERRCODE = 'insufficient_privilege';
+    END
+    $$ LANGUAGE plpgsql
+    """,
+    """
+    CREATE OR REPLACE FUNCTION trading_ledger_append_only_row() RETURNS trigger AS $$
+    BEGIN
+        IF current_setting('registry.ledger_purge', true) = 'on' THEN
+            RETURN OLD;
+        END IF;
+        RAISE EXCEPTION 'trading_ledgerentry is append-only: % refused', TG_OP
+            USING ERRCODE = 'insufficient_privilege';
+    END
+    $$ LANGUAGE plpgsql
+    """,
+    """
+    CREATE TRIGGER trading_ledgerentry_append_only
+    BEFORE UPDATE OR DELETE ON trading_ledgerentry
+    FOR EACH ROW EXECUTE FUNCTION trading_ledger_append_only_row()
+    """,
+    """
+    CREATE TRIGGER trading_ledgerentry_no_truncate
+    BEFORE TRUNCATE ON trading_ledgerentry
+    FOR EACH STATEMENT EXECUTE FUNCTION trading_ledger_append_only()
+    """,
+    """
+    ALTER TABLE trading_creditblock ADD CONSTRAINT trading_block_no_overlap
+    EXCLUDE USING gist (
+        batch_id WITH =, int8range(first_serial, last_serial, '[]') WITH &&
+    )
+    """,
+    """
+    ALTER TABLE registry_creditbatch ADD CONSTRAINT registry_batch_no_overlap
+    EXCLUDE USING gist (int8range(first_serial, last_serial, '[]') WITH &&)
+    """,
+]
+POSTGRES_BACKWARD = [
+    "ALTER TABLE registry_creditbatch DROP CONSTRAINT registry_batch_no_overlap",
+    "ALTER TABLE trading_creditblock DROP CONSTRAINT trading_block_no_overlap",
+    "DROP TRIGGER trading_ledgerentry_no_truncate ON trading_ledgerentry",
+    "DROP TRIGGER trading_ledgerentry_append_only ON trading_ledgerentry",
+    "DROP FUNCTION trading_ledger_append_only_row()",
+    "DROP FUNCTION trading_ledger_append_only()",
+]
+SQLITE_FORWARD = [
+    """
+    CREATE TRIGGER trading_ledgerentry_no_update BEFORE UPDATE ON trading_ledgerentry
+    BEGIN SELECT RAISE(ABORT, 'trading_ledgerentry is append-only: UPDATE refused'); END
+    """,
+    """
+    CREATE TRIGGER trading_ledgerentry_no_delete BEFORE DELETE ON trading_ledgerentry
+    BEGIN SELECT RAISE(ABORT, 'trading_ledgerentry is append-only: DELETE refused'); END
+    """,
+]
+SQLITE_BACKWARD = [
+    "DROP TRIGGER trading_ledgerentry_no_delete",
+    "DROP TRIGGER trading_ledgerentry_no_update",
+]
+
+
+@contextmanager
+def ledger_purge_allowed(connection):
+    """Let ``flush`` empty the journal: the only sanctioned way (tests, a fresh
+    demo). PostgreSQL: a session setting the triggers honour; SQLite: the
+    triggers are dropped and put back."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET registry.ledger_purge = 'on'")
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET registry.ledger_purge")
+    elif connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            for statement in SQLITE_BACKWARD:
+                cursor.execute(
+                    statement.replace("DROP TRIGGER", "DROP TRIGGER IF EXISTS")
+                )
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                for statement in SQLITE_FORWARD:
+                    cursor.execute(statement)
+    else:
+        yield

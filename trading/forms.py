@@ -1,0 +1,118 @@
+import uuid
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from registry.models import Account
+from trading.models import LedgerEntry, TradeRequest
+
+
+class AccountChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Account) -> str:
+        return f"{obj.number} · {obj.organization.display_name}"
+
+
+class RequestForm(forms.Form):
+    """Common fields. The idempotency key is made when the form is shown, so a
+    double click or a resubmitted page acts once."""
+
+    from_account = AccountChoiceField(
+        label=_("From account"), queryset=Account.objects.none()
+    )
+    quantity = forms.CharField(
+        label=_("Quantity (t CO2e)"),
+        max_length=20,
+        widget=forms.TextInput(attrs={"inputmode": "numeric"}),
+    )
+    vintage = forms.IntegerField(
+        label=_("Vintage"),
+        required=False,
+        min_value=2000,
+        max_value=2100,
+        help_text=_("Optional: take credits of this vintage only."),
+    )
+    note = forms.CharField(
+        label=_("Note"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+
+    def __init__(self, *args, accounts, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["from_account"].queryset = accounts
+        if len(accounts) == 1:
+            self.fields["from_account"].empty_label = None
+        if not self.is_bound:
+            self.initial.setdefault("idempotency_key", uuid.uuid4().hex)
+
+
+class TransferForm(RequestForm):
+    to_account_number = forms.CharField(
+        label=_("To account number"),
+        max_length=20,
+        help_text=_("The buyer's public account number, e.g. BJ-H-000003."),
+    )
+    price_per_tonne = forms.CharField(
+        label=_("Price (CNY per t CO2e)"),
+        max_length=20,
+        widget=forms.TextInput(attrs={"inputmode": "decimal"}),
+    )
+
+    def clean_to_account_number(self):
+        number = self.cleaned_data["to_account_number"].strip().upper()
+        account = (
+            Account.objects.select_related("organization").filter(number=number).first()
+        )
+        if account is None:
+            raise forms.ValidationError(
+                _("There is no account %(number)s.") % {"number": number}
+            )
+        self.to_account = account
+        return number
+
+
+class RetirementForm(RequestForm):
+    beneficiary = forms.CharField(label=_("Beneficiary"), max_length=200)
+    beneficiary_public = forms.BooleanField(
+        label=_("Show the beneficiary's name on the public certificate"),
+        required=False,
+        initial=True,
+    )
+    purpose = forms.ChoiceField(
+        label=_("Purpose"), choices=TradeRequest.Purpose.choices
+    )
+    reporting_year = forms.IntegerField(
+        label=_("Reporting year"), min_value=2000, max_value=2100
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reporting_year"].initial = timezone.localdate().year
+
+
+class ReviewForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason (required to reject)"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+class JournalFilterForm(forms.Form):
+    kind = forms.ChoiceField(
+        label=_("Kind"),
+        required=False,
+        choices=[("", _("All")), *LedgerEntry.Kind.choices],
+    )
+    account = forms.CharField(label=_("Account number"), required=False, max_length=20)
+    batch = forms.IntegerField(label=_("Batch"), required=False, min_value=1)
+    since = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )

@@ -1,0 +1,326 @@
+"""What moves: serial blocks held by accounts, the append-only journal, trade
+requests and their review.
+
+Invariants (design section 5), enforced here, in ``trading.services`` and in the
+database (constraints; on PostgreSQL an exclusion constraint on serial ranges and
+append-only triggers; on SQLite the same triggers):
+
+1. Per batch: issued = active + reserved + retired + cancelled.
+2. A batch's blocks tile its range exactly; quantity = last - first + 1.
+3. No account spends more than its active credits: a request reserves serials.
+4. Retired and cancelled blocks never change again.
+5. Every change of holdings is a journal entry; the journal only grows, and its
+   hash chain verifies.
+6. A request settles at most once; one idempotency key acts once.
+7. The approver of a request is never its initiator.
+
+Each transfer nets to zero: blocks change account or state, never number.
+"""
+
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from registry.models import Account, CreditBatch, User
+
+
+class SerialAllocator(models.Model):
+    """One row: the next free serial number in the whole registry."""
+
+    next_serial = models.PositiveBigIntegerField(default=1)
+
+    class Meta:
+        verbose_name = _("serial allocator")
+        verbose_name_plural = _("serial allocators")
+
+    def __str__(self) -> str:
+        return str(self.next_serial)
+
+
+class TradeRequest(models.Model):
+    """A transfer, retirement or cancellation, pending until a registry admin
+    approves (it settles) or rejects it, or it expires (its serials are freed)."""
+
+    class Kind(models.TextChoices):
+        TRANSFER = "transfer", _("Transfer")
+        RETIREMENT = "retirement", _("Retirement")
+        CANCELLATION = "cancellation", _("Cancellation")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending review")
+        SETTLED = "settled", _("Settled")
+        REJECTED = "rejected", _("Rejected")
+        EXPIRED = "expired", _("Expired")
+
+    class Purpose(models.TextChoices):
+        VOLUNTARY = "voluntary", _("Voluntary carbon neutrality")
+        EVENT = "event", _("Carbon-neutral event")
+        PRODUCT = "product", _("Carbon-neutral product or service")
+        COMPLIANCE = "compliance", _("Compliance offsetting")
+        ECOLOGICAL_COMPENSATION = "compensation", _("Ecological compensation")
+        OTHER = "other", _("Other")
+
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.PENDING
+    )
+    from_account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="requests_out"
+    )
+    to_account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="requests_in"
+    )
+    quantity = models.PositiveBigIntegerField(_("quantity (t CO2e)"))
+    batch = models.ForeignKey(
+        CreditBatch,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="requests",
+        verbose_name=_("batch"),
+    )
+    vintage = models.PositiveSmallIntegerField(_("vintage"), null=True, blank=True)
+    price_per_tonne = models.DecimalField(
+        _("price per t CO2e"), max_digits=12, decimal_places=2, null=True, blank=True
+    )
+    currency = models.CharField(_("currency"), max_length=3, default="CNY")
+    beneficiary = models.CharField(_("beneficiary"), max_length=200, blank=True)
+    beneficiary_public = models.BooleanField(
+        _("name the beneficiary publicly"), default=True
+    )
+    purpose = models.CharField(
+        _("purpose"), max_length=16, choices=Purpose.choices, blank=True
+    )
+    note = models.TextField(_("note"), blank=True)
+    reporting_year = models.PositiveSmallIntegerField(
+        _("reporting year"), null=True, blank=True
+    )
+    initiator = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="trade_requests"
+    )
+    idempotency_key = models.CharField(_("idempotency key"), max_length=100)
+    request_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(_("requested at"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires at"))
+    reviewed_by = models.ForeignKey(
+        User,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="trade_requests_reviewed",
+    )
+    reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
+    review_reason = models.TextField(_("review reason"), blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("trade request")
+        verbose_name_plural = _("trade requests")
+        indexes = [models.Index(fields=["status", "expires_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="request_quantity_positive"
+            ),
+            models.CheckConstraint(
+                condition=~Q(from_account=F("to_account")),
+                name="request_accounts_differ",
+            ),
+            models.UniqueConstraint(
+                fields=["initiator", "idempotency_key"], name="request_idempotency"
+            ),
+            models.CheckConstraint(
+                condition=Q(price_per_tonne__isnull=True) | Q(price_per_tonne__gte=0),
+                name="request_price_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind} {self.quantity} t"
+
+
+class CreditBlock(models.Model):
+    """A contiguous run of serials of one batch, held by one account, in one state."""
+
+    class State(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        RESERVED = "reserved", _("Reserved")
+        RETIRED = "retired", _("Retired")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    FINAL_STATES = (State.RETIRED, State.CANCELLED)
+
+    batch = models.ForeignKey(
+        CreditBatch, on_delete=models.PROTECT, related_name="blocks"
+    )
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="blocks"
+    )
+    first_serial = models.PositiveBigIntegerField(_("first serial"))
+    last_serial = models.PositiveBigIntegerField(_("last serial"))
+    quantity = models.PositiveBigIntegerField(_("quantity (t CO2e)"))
+    state = models.CharField(_("state"), max_length=12, choices=State.choices)
+    trade_request = models.ForeignKey(
+        TradeRequest,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="blocks",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["batch", "first_serial"]
+        verbose_name = _("credit block")
+        verbose_name_plural = _("credit blocks")
+        indexes = [
+            models.Index(fields=["account", "state"]),
+            models.Index(fields=["batch", "first_serial"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="block_quantity_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(last_serial=F("first_serial") + F("quantity") - 1),
+                name="block_range_matches_quantity",
+            ),
+            models.CheckConstraint(
+                condition=Q(state="reserved", trade_request__isnull=False)
+                | (~Q(state="reserved") & Q(trade_request__isnull=True)),
+                name="block_reserved_for_a_request",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.batch_id}:{self.first_serial}-{self.last_serial} {self.state}"
+
+
+class LedgerEntry(models.Model):
+    """One change of holdings. Never updated or deleted (database triggers refuse
+    it); ``entry_hash`` chains it to the entry before."""
+
+    class Kind(models.TextChoices):
+        ISSUE = "issue", _("Issue")
+        BUFFER = "buffer", _("Buffer withholding")
+        RESERVE = "reserve", _("Reserve")
+        RELEASE = "release", _("Release")
+        TRANSFER = "transfer", _("Transfer")
+        RETIRE = "retire", _("Retire")
+        CANCEL = "cancel", _("Cancel")
+
+    sequence = models.PositiveBigIntegerField(_("sequence"), unique=True)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    batch = models.ForeignKey(
+        CreditBatch, on_delete=models.PROTECT, related_name="ledger_entries"
+    )
+    first_serial = models.PositiveBigIntegerField(_("first serial"))
+    last_serial = models.PositiveBigIntegerField(_("last serial"))
+    quantity = models.PositiveBigIntegerField(_("quantity (t CO2e)"))
+    from_account = models.ForeignKey(
+        Account,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="entries_out",
+    )
+    to_account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="entries_in"
+    )
+    price_per_tonne = models.DecimalField(
+        _("price per t CO2e"), max_digits=12, decimal_places=2, null=True, blank=True
+    )
+    currency = models.CharField(_("currency"), max_length=3, blank=True)
+    trade_request = models.ForeignKey(
+        TradeRequest,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_entries",
+    )
+    # Null for the registry's own scheduled work (expiry of stale requests).
+    actor = models.ForeignKey(
+        User,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_entries",
+    )
+    idempotency_key = models.CharField(_("idempotency key"), max_length=100, blank=True)
+    created_at = models.DateTimeField(_("recorded at"))
+    previous_hash = models.CharField(_("previous hash"), max_length=64)
+    entry_hash = models.CharField(_("entry hash"), max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["sequence"]
+        verbose_name = _("ledger entry")
+        verbose_name_plural = _("ledger entries")
+        indexes = [
+            models.Index(fields=["from_account", "sequence"]),
+            models.Index(fields=["to_account", "sequence"]),
+            models.Index(fields=["kind", "created_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="entry_quantity_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(last_serial=F("first_serial") + F("quantity") - 1),
+                name="entry_range_matches_quantity",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sequence} {self.kind} {self.quantity} t"
+
+    def payload(self) -> dict:
+        """The fields the hash covers, canonical."""
+        return {
+            "sequence": self.sequence,
+            "kind": self.kind,
+            "batch": self.batch_id,
+            "first_serial": self.first_serial,
+            "last_serial": self.last_serial,
+            "quantity": self.quantity,
+            "from_account": self.from_account_id,
+            "to_account": self.to_account_id,
+            "price_per_tonne": (
+                None if self.price_per_tonne is None else str(self.price_per_tonne)
+            ),
+            "currency": self.currency,
+            "trade_request": self.trade_request_id,
+            "actor": self.actor_id,
+            "idempotency_key": self.idempotency_key,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+class LedgerHead(models.Model):
+    """One row: the last entry's sequence and hash. Locked by every transaction
+    that appends, so the chain has one order."""
+
+    last_sequence = models.PositiveBigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64)
+
+    class Meta:
+        verbose_name = _("ledger head")
+        verbose_name_plural = _("ledger heads")
+
+    def __str__(self) -> str:
+        return f"{self.last_sequence} {self.last_hash[:12]}"
+
+
+class LedgerCheck(models.Model):
+    """The result of one ``verify_ledger`` run (nightly, or by hand)."""
+
+    ran_at = models.DateTimeField(_("ran at"), auto_now_add=True)
+    ok = models.BooleanField(_("passed"))
+    summary = models.JSONField(_("summary"), default=dict)
+    violations = models.JSONField(_("violations"), default=list)
+
+    class Meta:
+        ordering = ["-ran_at"]
+        verbose_name = _("ledger check")
+        verbose_name_plural = _("ledger checks")
+
+    def __str__(self) -> str:
+        return f"{self.ran_at:%Y-%m-%d %H:%M} {'ok' if self.ok else 'FAILED'}"

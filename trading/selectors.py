@@ -1,0 +1,115 @@
+"""Reads for the trading ledger that more than one caller needs."""
+
+from django.db.models import Q, QuerySet, Sum
+
+from registry.models import Account
+from registry.roles import Role
+from registry.selectors import has_role
+from trading.models import CreditBlock, LedgerCheck, LedgerEntry, TradeRequest
+
+
+def get_account_balance(*, account: Account) -> dict[str, int]:
+    """Tonnes by block state in one account (active is what it may spend)."""
+    rows = (
+        CreditBlock.objects.filter(account=account)
+        .values("state")
+        .annotate(total=Sum("quantity"))
+    )
+    balance = dict.fromkeys(CreditBlock.State.values, 0)
+    balance.update({row["state"]: row["total"] for row in rows})
+    return balance
+
+
+def list_account_holdings(*, account: Account):
+    """Per batch: active and reserved tonnes held by the account."""
+    return (
+        CreditBlock.objects.filter(
+            account=account,
+            state__in=[CreditBlock.State.ACTIVE, CreditBlock.State.RESERVED],
+        )
+        .values(
+            "batch_id",
+            "batch__vintage",
+            "batch__project__code",
+            "batch__first_serial",
+            "batch__last_serial",
+            "state",
+        )
+        .annotate(total=Sum("quantity"))
+        .order_by("batch__vintage", "batch_id", "state")
+    )
+
+
+def list_pending_requests() -> QuerySet[TradeRequest]:
+    return TradeRequest.objects.filter(
+        status=TradeRequest.Status.PENDING
+    ).select_related(
+        "from_account__organization", "to_account__organization", "initiator", "batch"
+    )
+
+
+def list_entries() -> QuerySet[LedgerEntry]:
+    return LedgerEntry.objects.select_related(
+        "batch__project", "from_account", "to_account", "actor"
+    ).order_by("-sequence")
+
+
+def list_user_accounts(*, user) -> QuerySet[Account]:
+    """Accounts the user may see: their organizations'; all for registry admins."""
+    accounts = Account.objects.select_related("organization").order_by("number")
+    if has_role(user, Role.REGISTRY_ADMIN):
+        return accounts
+    if not user.is_authenticated:
+        return accounts.none()
+    return accounts.filter(organization__memberships__user=user).distinct()
+
+
+def list_spendable_accounts(*, user) -> QuerySet[Account]:
+    """The holding accounts of the user's own organizations."""
+    if not user.is_authenticated:
+        return Account.objects.none()
+    return (
+        Account.objects.select_related("organization")
+        .filter(organization__memberships__user=user, kind=Account.Kind.HOLDING)
+        .distinct()
+        .order_by("number")
+    )
+
+
+def list_account_entries(*, account: Account) -> QuerySet[LedgerEntry]:
+    return list_entries().filter(Q(from_account=account) | Q(to_account=account))
+
+
+def list_account_requests(*, account: Account) -> QuerySet[TradeRequest]:
+    return TradeRequest.objects.filter(
+        Q(from_account=account) | Q(to_account=account)
+    ).select_related("from_account", "to_account", "initiator")
+
+
+def list_visible_entries(*, user, filters: dict) -> QuerySet[LedgerEntry]:
+    """Journal entries the user may see (registry admins all; holders their
+    accounts'), filtered."""
+    entries = list_entries()
+    if not has_role(user, Role.REGISTRY_ADMIN):
+        accounts = list_user_accounts(user=user)
+        entries = entries.filter(
+            Q(from_account__in=accounts) | Q(to_account__in=accounts)
+        )
+    if filters.get("kind"):
+        entries = entries.filter(kind=filters["kind"])
+    if filters.get("account"):
+        number = filters["account"].strip().upper()
+        entries = entries.filter(
+            Q(from_account__number=number) | Q(to_account__number=number)
+        )
+    if filters.get("batch"):
+        entries = entries.filter(batch_id=filters["batch"])
+    if filters.get("since"):
+        entries = entries.filter(created_at__date__gte=filters["since"])
+    if filters.get("until"):
+        entries = entries.filter(created_at__date__lte=filters["until"])
+    return entries
+
+
+def get_last_ledger_check() -> LedgerCheck | None:
+    return LedgerCheck.objects.first()

@@ -1,0 +1,642 @@
+"""Writes for the trading ledger: the only code that changes blocks, requests
+and the journal. See trading/models.py for the invariants.
+
+Locking: every write locks the accounts it touches in primary-key order, then
+the blocks, and takes the journal head last, so transactions never deadlock and
+the head is held briefly. On SQLite the IMMEDIATE transactions serialize writers
+and ``select_for_update`` is a no-op; the invariants hold the same way.
+
+Refusals raise ``ValidationError`` (bad input, not enough credits, wrong state)
+or ``PermissionDenied`` with translated messages, and change nothing.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from registry.models import Account, CreditBatch, Project, User
+from registry.roles import Role
+from registry.selectors import has_role, is_member
+from trading import chain
+from trading.models import (
+    CreditBlock,
+    LedgerEntry,
+    LedgerHead,
+    SerialAllocator,
+    TradeRequest,
+)
+from trading.serials import split
+
+MAX_QUANTITY = 10**12  # t CO2e; far above any real batch, below bigint
+
+
+def whole_tonnes(value, *, field: str = "quantity") -> int:
+    """A positive whole number of tonnes from user input, or a ValidationError."""
+    if isinstance(value, (bool, float)):
+        value = str(value)
+    try:
+        number = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        number = None
+    if number is None or not number.is_finite():
+        raise ValidationError(
+            {field: _("Enter a whole number of tonnes.")}, code="not_a_number"
+        )
+    if number != number.to_integral_value():
+        raise ValidationError(
+            {field: _("Credits are whole tonnes: enter a whole number.")},
+            code="fractional",
+        )
+    if number <= 0:
+        raise ValidationError(
+            {field: _("The quantity must be at least 1 tonne.")}, code="not_positive"
+        )
+    if number > MAX_QUANTITY:
+        raise ValidationError(
+            {field: _("The quantity is too large.")}, code="too_large"
+        )
+    return int(number)
+
+
+# The journal ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Movement:
+    kind: str
+    block: CreditBlock
+    from_account: Account | None
+    to_account: Account
+    price_per_tonne: Decimal | None = None
+    currency: str = ""
+
+
+def _append(
+    movements: list[Movement],
+    *,
+    actor: User | None,
+    trade_request: TradeRequest | None = None,
+    idempotency_key: str = "",
+) -> list[LedgerEntry]:
+    """Write one journal entry per movement, chained to the head (locked here,
+    last, so it is held only for these inserts)."""
+    head = LedgerHead.objects.select_for_update().filter(pk=1).first()
+    if head is None:
+        head = LedgerHead.objects.create(pk=1, last_sequence=0, last_hash=chain.GENESIS)
+        head = LedgerHead.objects.select_for_update().get(pk=1)
+    now = timezone.now()
+    entries = []
+    for movement in movements:
+        entry = LedgerEntry(
+            sequence=head.last_sequence + 1,
+            kind=movement.kind,
+            batch_id=movement.block.batch_id,
+            first_serial=movement.block.first_serial,
+            last_serial=movement.block.last_serial,
+            quantity=movement.block.quantity,
+            from_account=movement.from_account,
+            to_account=movement.to_account,
+            price_per_tonne=movement.price_per_tonne,
+            currency=movement.currency,
+            trade_request=trade_request,
+            actor=actor,
+            idempotency_key=idempotency_key,
+            created_at=now,
+            previous_hash=head.last_hash,
+        )
+        entry.entry_hash = chain.entry_hash(entry.previous_hash, entry.payload())
+        head.last_sequence, head.last_hash = entry.sequence, entry.entry_hash
+        entries.append(entry)
+    LedgerEntry.objects.bulk_create(entries)
+    head.save(update_fields=["last_sequence", "last_hash"])
+    return entries
+
+
+def _lock_accounts(*accounts: Account) -> dict[int, Account]:
+    """Lock accounts in primary-key order (the one global order)."""
+    ids = sorted({account.pk for account in accounts})
+    return {
+        account.pk: account
+        for account in Account.objects.select_for_update()
+        .filter(pk__in=ids)
+        .order_by("pk")
+    }
+
+
+def registry_account(kind: str) -> Account:
+    account = Account.objects.filter(kind=kind).first()
+    if account is None:
+        raise ValidationError(
+            _("The registry has no %(kind)s account yet.")
+            % {"kind": Account.Kind(kind).label},
+            code="no_registry_account",
+        )
+    return account
+
+
+# Issuance ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def issue_batch(
+    *,
+    actor: User,
+    project: Project,
+    vintage: int,
+    monitoring_start: date,
+    monitoring_end: date,
+    quantity: int,
+    buffer_quantity: int,
+    holder_account: Account,
+    source: str = "",
+) -> CreditBatch:
+    """Create a batch of ``quantity`` new serials, the holder's block and the
+    buffer pool's block, and their journal entries: a constant number of rows
+    whatever the quantity. Only registry admins issue."""
+    if not has_role(actor, Role.REGISTRY_ADMIN):
+        raise PermissionDenied(_("Only a registry admin can issue credits."))
+    quantity = whole_tonnes(quantity)
+    if isinstance(buffer_quantity, bool) or not isinstance(buffer_quantity, int):
+        raise ValidationError(
+            {"buffer_quantity": _("The buffer is a whole number of tonnes.")}
+        )
+    if not 0 <= buffer_quantity < quantity:
+        raise ValidationError(
+            {
+                "buffer_quantity": _(
+                    "The buffer must be at least 0 and less than the quantity issued."
+                )
+            }
+        )
+    if holder_account.kind != Account.Kind.HOLDING:
+        raise ValidationError(
+            {"holder_account": _("Credits are issued to a holding account.")}
+        )
+    buffer_account = (
+        registry_account(Account.Kind.BUFFER_POOL) if buffer_quantity else None
+    )
+    allocator = SerialAllocator.objects.select_for_update().filter(pk=1).first()
+    if allocator is None:
+        SerialAllocator.objects.create(pk=1, next_serial=1)
+        allocator = SerialAllocator.objects.select_for_update().get(pk=1)
+    first = allocator.next_serial
+    last = first + quantity - 1
+    batch = CreditBatch(
+        project=project,
+        vintage=vintage,
+        monitoring_start=monitoring_start,
+        monitoring_end=monitoring_end,
+        quantity=quantity,
+        buffer_quantity=buffer_quantity,
+        first_serial=first,
+        last_serial=last,
+        source=source,
+        issued_by=actor,
+    )
+    batch.full_clean()
+    batch.save()
+    allocator.next_serial = last + 1
+    allocator.save(update_fields=["next_serial"])
+
+    held = quantity - buffer_quantity
+    holder_block = CreditBlock.objects.create(
+        batch=batch,
+        account=holder_account,
+        first_serial=first,
+        last_serial=first + held - 1,
+        quantity=held,
+        state=CreditBlock.State.ACTIVE,
+    )
+    movements = [Movement(LedgerEntry.Kind.ISSUE, holder_block, None, holder_account)]
+    if buffer_quantity:
+        buffer_block = CreditBlock.objects.create(
+            batch=batch,
+            account=buffer_account,
+            first_serial=first + held,
+            last_serial=last,
+            quantity=buffer_quantity,
+            state=CreditBlock.State.ACTIVE,
+        )
+        movements.append(
+            Movement(LedgerEntry.Kind.BUFFER, buffer_block, None, buffer_account)
+        )
+    _append(movements, actor=actor)
+    return batch
+
+
+# Requests --------------------------------------------------------------------------
+
+
+def _request_hash(body: dict) -> str:
+    return hashlib.sha256(
+        chain.canonical(json.loads(json.dumps(body, default=str)))
+    ).hexdigest()
+
+
+def _existing_for_key(actor: User, key: str, body_hash: str) -> TradeRequest | None:
+    existing = TradeRequest.objects.filter(initiator=actor, idempotency_key=key).first()
+    if existing is None:
+        return None
+    if existing.request_hash != body_hash:
+        raise ValidationError(
+            _(
+                "This idempotency key was already used for a different request; "
+                "use a new key for a new request."
+            ),
+            code="idempotency_conflict",
+        )
+    return existing
+
+
+def _check_may_spend(actor: User, account: Account) -> None:
+    may_trade = has_role(actor, Role.BUREAU_STAFF) or has_role(actor, Role.BUYER)
+    if not (may_trade and is_member(actor, account.organization)):
+        raise PermissionDenied(
+            _("You can only move credits out of your own organization's accounts.")
+        )
+    if account.kind != Account.Kind.HOLDING:
+        raise ValidationError(
+            _("Credits can only leave a holding account."), code="account_kind"
+        )
+
+
+def _reserve(request: TradeRequest, actor: User) -> None:
+    """Reserve ``request.quantity`` active serials of its account, oldest batch
+    first, splitting the last block; refuse if there are not enough."""
+    _lock_accounts(request.from_account)
+    blocks = CreditBlock.objects.select_for_update().filter(
+        account=request.from_account, state=CreditBlock.State.ACTIVE
+    )
+    if request.batch_id:
+        blocks = blocks.filter(batch_id=request.batch_id)
+    if request.vintage:
+        blocks = blocks.filter(batch__vintage=request.vintage)
+    blocks = list(blocks.order_by("batch__issued_at", "batch_id", "first_serial"))
+    available = sum(block.quantity for block in blocks)
+    if available < request.quantity:
+        raise ValidationError(
+            {
+                "quantity": _(
+                    "Only %(available)s t are available (not reserved) in account "
+                    "%(account)s for this request; %(wanted)s t were asked for."
+                )
+                % {
+                    "available": f"{available:,}",
+                    "account": request.from_account.number,
+                    "wanted": f"{request.quantity:,}",
+                }
+            },
+            code="insufficient_credits",
+        )
+    remaining = request.quantity
+    movements = []
+    for block in blocks:
+        if remaining == 0:
+            break
+        if block.quantity > remaining:
+            (_first, last), (rest_first, rest_last) = split(
+                block.first_serial, block.last_serial, remaining
+            )
+            block.last_serial, block.quantity = last, remaining
+            block.state, block.trade_request = CreditBlock.State.RESERVED, request
+            block.save(
+                update_fields=["last_serial", "quantity", "state", "trade_request"]
+            )
+            CreditBlock.objects.create(
+                batch_id=block.batch_id,
+                account_id=block.account_id,
+                first_serial=rest_first,
+                last_serial=rest_last,
+                quantity=rest_last - rest_first + 1,
+                state=CreditBlock.State.ACTIVE,
+            )
+        else:
+            block.state, block.trade_request = CreditBlock.State.RESERVED, request
+            block.save(update_fields=["state", "trade_request"])
+        remaining -= block.quantity
+        movements.append(
+            Movement(
+                LedgerEntry.Kind.RESERVE,
+                block,
+                request.from_account,
+                request.from_account,
+            )
+        )
+    _append(
+        movements,
+        actor=actor,
+        trade_request=request,
+        idempotency_key=request.idempotency_key,
+    )
+
+
+def _create_request(*, actor: User, idempotency_key: str, **fields) -> TradeRequest:
+    key = (idempotency_key or "").strip()
+    if not key or len(key) > 100:
+        raise ValidationError(
+            _("Every request needs an idempotency key of 1 to 100 characters."),
+            code="idempotency_key",
+        )
+    body = {
+        name: (value.pk if hasattr(value, "pk") else value)
+        for name, value in sorted(fields.items())
+    }
+    body_hash = _request_hash(body)
+    existing = _existing_for_key(actor, key, body_hash)
+    if existing is not None:
+        return existing
+    request = TradeRequest(
+        initiator=actor,
+        idempotency_key=key,
+        request_hash=body_hash,
+        expires_at=timezone.now() + timedelta(hours=settings.TRADE_REQUEST_TTL_HOURS),
+        **fields,
+    )
+    # The key's uniqueness is left to the database: two racing requests with one
+    # key meet at its unique index below, and the loser returns the winner.
+    request.full_clean(exclude=["idempotency_key"])
+    try:
+        with transaction.atomic():
+            request.save()
+            _reserve(request, actor)
+    except IntegrityError:
+        # The same key, sent twice at once: the other request won the race.
+        existing = _existing_for_key(actor, key, body_hash)
+        if existing is None:
+            raise
+        return existing
+    return request
+
+
+def _holding(account: Account) -> None:
+    if account.kind != Account.Kind.HOLDING:
+        raise ValidationError(
+            {"to_account": _("Credits can only be transferred to a holding account.")},
+            code="account_kind",
+        )
+
+
+@transaction.atomic
+def request_transfer(
+    *,
+    actor: User,
+    from_account: Account,
+    to_account: Account,
+    quantity,
+    price_per_tonne,
+    idempotency_key: str,
+    batch: CreditBatch | None = None,
+    vintage: int | None = None,
+    note: str = "",
+) -> TradeRequest:
+    """Reserve credits for a transfer to another holder, pending review."""
+    _check_may_spend(actor, from_account)
+    _holding(to_account)
+    if to_account.pk == from_account.pk:
+        raise ValidationError(
+            {"to_account": _("Choose another account to transfer to.")},
+            code="same_account",
+        )
+    try:
+        price = Decimal(str(price_per_tonne)).quantize(Decimal("0.01"))
+    except (InvalidOperation, ValueError):
+        raise ValidationError(
+            {"price_per_tonne": _("Enter the price as a number, e.g. 95.70.")}
+        ) from None
+    if not price.is_finite() or price < 0:
+        raise ValidationError(
+            {"price_per_tonne": _("The price cannot be negative.")}, code="price"
+        )
+    return _create_request(
+        actor=actor,
+        idempotency_key=idempotency_key,
+        kind=TradeRequest.Kind.TRANSFER,
+        from_account=from_account,
+        to_account=to_account,
+        quantity=whole_tonnes(quantity),
+        price_per_tonne=price,
+        currency="CNY",
+        batch=batch,
+        vintage=vintage,
+        note=note.strip(),
+    )
+
+
+@transaction.atomic
+def request_retirement(
+    *,
+    actor: User,
+    from_account: Account,
+    quantity,
+    beneficiary: str,
+    purpose: str,
+    reporting_year: int,
+    idempotency_key: str,
+    beneficiary_public: bool = True,
+    note: str = "",
+    batch: CreditBatch | None = None,
+    vintage: int | None = None,
+) -> TradeRequest:
+    """Reserve credits to retire them on behalf of a beneficiary, pending review."""
+    _check_may_spend(actor, from_account)
+    if not beneficiary.strip():
+        raise ValidationError({"beneficiary": _("Name the beneficiary.")})
+    if purpose not in TradeRequest.Purpose.values:
+        raise ValidationError({"purpose": _("Choose a purpose from the list.")})
+    return _create_request(
+        actor=actor,
+        idempotency_key=idempotency_key,
+        kind=TradeRequest.Kind.RETIREMENT,
+        from_account=from_account,
+        to_account=registry_account(Account.Kind.RETIREMENT),
+        quantity=whole_tonnes(quantity),
+        beneficiary=beneficiary.strip(),
+        beneficiary_public=beneficiary_public,
+        purpose=purpose,
+        reporting_year=reporting_year,
+        note=note.strip(),
+        batch=batch,
+        vintage=vintage,
+    )
+
+
+@transaction.atomic
+def request_cancellation(
+    *,
+    actor: User,
+    from_account: Account,
+    quantity,
+    note: str,
+    idempotency_key: str,
+    batch: CreditBatch | None = None,
+    vintage: int | None = None,
+) -> TradeRequest:
+    """A registry admin's request to cancel credits (e.g. a reversal); another
+    admin reviews it."""
+    if not has_role(actor, Role.REGISTRY_ADMIN):
+        raise PermissionDenied(_("Only a registry admin can cancel credits."))
+    if not note.strip():
+        raise ValidationError({"note": _("Give the reason for the cancellation.")})
+    return _create_request(
+        actor=actor,
+        idempotency_key=idempotency_key,
+        kind=TradeRequest.Kind.CANCELLATION,
+        from_account=from_account,
+        to_account=registry_account(Account.Kind.CANCELLATION),
+        quantity=whole_tonnes(quantity),
+        note=note.strip(),
+        batch=batch,
+        vintage=vintage,
+    )
+
+
+# Review ----------------------------------------------------------------------------
+
+
+def _locked_pending(request: TradeRequest) -> TradeRequest:
+    request = TradeRequest.objects.select_for_update().get(pk=request.pk)
+    if request.status != TradeRequest.Status.PENDING:
+        raise ValidationError(
+            _("This request is already %(status)s; it cannot be reviewed again.")
+            % {"status": request.get_status_display().lower()},
+            code="not_pending",
+        )
+    return request
+
+
+def _check_reviewer(actor: User, request: TradeRequest) -> None:
+    if not has_role(actor, Role.REGISTRY_ADMIN):
+        raise PermissionDenied(_("Only a registry admin can review requests."))
+    if actor.pk == request.initiator_id:
+        raise ValidationError(
+            _("You made this request, so another registry admin must review it."),
+            code="own_request",
+        )
+
+
+@transaction.atomic
+def approve_request(*, actor: User, request: TradeRequest) -> TradeRequest:
+    """Settle a pending request: its reserved blocks move to the buyer (transfer),
+    or become retired or cancelled. Settles at most once."""
+    _check_reviewer(actor, request)
+    _lock_accounts(request.from_account, request.to_account)
+    request = _locked_pending(request)
+    if request.expires_at <= timezone.now():
+        raise ValidationError(
+            _("This request has expired; its credits are being released."),
+            code="expired",
+        )
+    kind, state = {
+        TradeRequest.Kind.TRANSFER: (
+            LedgerEntry.Kind.TRANSFER,
+            CreditBlock.State.ACTIVE,
+        ),
+        TradeRequest.Kind.RETIREMENT: (
+            LedgerEntry.Kind.RETIRE,
+            CreditBlock.State.RETIRED,
+        ),
+        TradeRequest.Kind.CANCELLATION: (
+            LedgerEntry.Kind.CANCEL,
+            CreditBlock.State.CANCELLED,
+        ),
+    }[request.kind]
+    blocks = list(
+        CreditBlock.objects.select_for_update()
+        .filter(trade_request=request, state=CreditBlock.State.RESERVED)
+        .order_by("batch_id", "first_serial")
+    )
+    movements = []
+    for block in blocks:
+        block.account_id = request.to_account_id
+        block.state, block.trade_request = state, None
+        block.save(update_fields=["account", "state", "trade_request"])
+        movements.append(
+            Movement(
+                kind,
+                block,
+                request.from_account,
+                request.to_account,
+                price_per_tonne=request.price_per_tonne,
+                currency=request.currency
+                if request.price_per_tonne is not None
+                else "",
+            )
+        )
+    request.status = TradeRequest.Status.SETTLED
+    request.reviewed_by, request.reviewed_at = actor, timezone.now()
+    request.save(update_fields=["status", "reviewed_by", "reviewed_at"])
+    _append(movements, actor=actor, trade_request=request)
+    return request
+
+
+def _release(request: TradeRequest, actor: User | None) -> None:
+    blocks = list(
+        CreditBlock.objects.select_for_update()
+        .filter(trade_request=request, state=CreditBlock.State.RESERVED)
+        .order_by("batch_id", "first_serial")
+    )
+    for block in blocks:
+        block.state, block.trade_request = CreditBlock.State.ACTIVE, None
+        block.save(update_fields=["state", "trade_request"])
+    _append(
+        [
+            Movement(
+                LedgerEntry.Kind.RELEASE,
+                block,
+                request.from_account,
+                request.from_account,
+            )
+            for block in blocks
+        ],
+        actor=actor,
+        trade_request=request,
+    )
+
+
+@transaction.atomic
+def reject_request(*, actor: User, request: TradeRequest, reason: str) -> TradeRequest:
+    """Refuse a pending request with a reason; its serials are released."""
+    _check_reviewer(actor, request)
+    if not reason.strip():
+        raise ValidationError(
+            {"reason": _("Give a reason: the requester will see it.")}
+        )
+    _lock_accounts(request.from_account)
+    request = _locked_pending(request)
+    _release(request, actor)
+    request.status = TradeRequest.Status.REJECTED
+    request.reviewed_by, request.reviewed_at = actor, timezone.now()
+    request.review_reason = reason.strip()
+    request.save(
+        update_fields=["status", "reviewed_by", "reviewed_at", "review_reason"]
+    )
+    return request
+
+
+def expire_stale_requests(*, now=None) -> int:
+    """Release every pending request past its expiry; returns how many. Each one
+    is its own transaction, so one failure does not hold back the rest."""
+    now = now or timezone.now()
+    expired = 0
+    for pk in TradeRequest.objects.filter(
+        status=TradeRequest.Status.PENDING, expires_at__lte=now
+    ).values_list("pk", flat=True):
+        with transaction.atomic():
+            request = TradeRequest.objects.get(pk=pk)
+            _lock_accounts(request.from_account)
+            request = TradeRequest.objects.select_for_update().get(pk=pk)
+            if request.status != TradeRequest.Status.PENDING:
+                continue
+            _release(request, None)
+            request.status = TradeRequest.Status.EXPIRED
+            request.save(update_fields=["status"])
+            expired += 1
+    return expired

@@ -1,0 +1,16 @@
+from celery import shared_task
+
+from trading.services import expire_stale_requests
+from trading.verification import verify_ledger
+
+
+@shared_task
+def expire_stale_requests_task() -> int:
+    """Release pending trade requests past their expiry."""
+    return expire_stale_requests()
+
+
+@shared_task
+def verify_ledger_task() -> bool:
+    """The nightly ledger check; its result is shown to registry admins."""
+    return verify_ledger().ok

@@ -1,0 +1,280 @@
+"""Ledger pages: thin, each parses input, calls one service or selector."""
+
+import csv
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from registry.roles import Role
+from registry.selectors import has_role
+from trading import services
+from trading.forms import JournalFilterForm, RetirementForm, ReviewForm, TransferForm
+from trading.models import TradeRequest
+from trading.selectors import (
+    get_account_balance,
+    get_last_ledger_check,
+    list_account_entries,
+    list_account_holdings,
+    list_account_requests,
+    list_pending_requests,
+    list_spendable_accounts,
+    list_user_accounts,
+    list_visible_entries,
+)
+
+PER_PAGE = 50
+
+
+@login_required
+def account_list(request):
+    accounts = list_user_accounts(user=request.user)
+    return render(
+        request,
+        "trading/account_list.html",
+        {
+            "rows": [
+                (account, get_account_balance(account=account))
+                for account in accounts[:200]
+            ]
+        },
+    )
+
+
+@login_required
+def account_detail(request, number):
+    account = list_user_accounts(user=request.user).filter(number=number).first()
+    if account is None:
+        raise Http404(_("No such account."))
+    page = Paginator(list_account_entries(account=account), PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    return render(
+        request,
+        "trading/account_detail.html",
+        {
+            "account": account,
+            "balance": get_account_balance(account=account),
+            "holdings": list_account_holdings(account=account),
+            "requests": list_account_requests(account=account)[:50],
+            "page": page,
+            "can_spend": list_spendable_accounts(user=request.user)
+            .filter(pk=account.pk)
+            .exists(),
+        },
+    )
+
+
+def _add_errors(form, error: ValidationError) -> None:
+    if hasattr(error, "error_dict"):
+        for field, errors in error.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, error)
+
+
+def _request_form(request, form_class, template, submit):
+    accounts = list_spendable_accounts(user=request.user)
+    initial = {}
+    if request.GET.get("account"):
+        initial["from_account"] = accounts.filter(number=request.GET["account"]).first()
+    form = form_class(request.POST or None, accounts=accounts, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            trade_request = submit(form.cleaned_data, form)
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            messages.success(
+                request,
+                _(
+                    "Request #%(pk)s is waiting for a registry admin's review; "
+                    "its credits are reserved."
+                )
+                % {"pk": trade_request.pk},
+            )
+            return redirect(
+                "trading:account-detail", number=trade_request.from_account.number
+            )
+    status = 400 if form.is_bound and form.errors else 200
+    return render(request, template, {"form": form}, status=status)
+
+
+@login_required
+def transfer_create(request):
+    def submit(data, form):
+        return services.request_transfer(
+            actor=request.user,
+            from_account=data["from_account"],
+            to_account=form.to_account,
+            quantity=data["quantity"],
+            price_per_tonne=data["price_per_tonne"],
+            vintage=data["vintage"],
+            note=data["note"],
+            idempotency_key=data["idempotency_key"],
+        )
+
+    return _request_form(request, TransferForm, "trading/transfer_form.html", submit)
+
+
+@login_required
+def retirement_create(request):
+    def submit(data, form):
+        return services.request_retirement(
+            actor=request.user,
+            from_account=data["from_account"],
+            quantity=data["quantity"],
+            beneficiary=data["beneficiary"],
+            beneficiary_public=data["beneficiary_public"],
+            purpose=data["purpose"],
+            reporting_year=data["reporting_year"],
+            vintage=data["vintage"],
+            note=data["note"],
+            idempotency_key=data["idempotency_key"],
+        )
+
+    return _request_form(
+        request, RetirementForm, "trading/retirement_form.html", submit
+    )
+
+
+def _admin_required(user) -> None:
+    if not has_role(user, Role.REGISTRY_ADMIN):
+        raise PermissionDenied(_("Only registry admins review trade requests."))
+
+
+@login_required
+def review_queue(request):
+    _admin_required(request.user)
+    pending = list_pending_requests()
+    kind = request.GET.get("kind", "")
+    if kind in TradeRequest.Kind.values:
+        pending = pending.filter(kind=kind)
+    rows = [
+        (item, get_account_balance(account=item.from_account))
+        for item in pending.order_by("created_at")[:200]
+    ]
+    return render(
+        request,
+        "trading/review_queue.html",
+        {
+            "rows": rows,
+            "kind": kind,
+            "kinds": TradeRequest.Kind.choices,
+            "review_form": ReviewForm(),
+            "last_check": get_last_ledger_check(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def review_action(request, pk, action):
+    _admin_required(request.user)
+    trade_request = get_object_or_404(TradeRequest, pk=pk)
+    form = ReviewForm(request.POST)
+    form.is_valid()
+    try:
+        if action == "approve":
+            services.approve_request(actor=request.user, request=trade_request)
+            messages.success(request, _("Request #%(pk)s settled.") % {"pk": pk})
+        elif action == "reject":
+            services.reject_request(
+                actor=request.user,
+                request=trade_request,
+                reason=form.cleaned_data.get("reason", ""),
+            )
+            messages.success(
+                request,
+                _("Request #%(pk)s rejected; its credits are released.") % {"pk": pk},
+            )
+        else:
+            raise Http404
+    except ValidationError as error:
+        for message in error.messages:
+            messages.error(request, message)
+    return redirect("trading:review-queue")
+
+
+def _journal_entries(request):
+    form = JournalFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    return form, list_visible_entries(user=request.user, filters=filters)
+
+
+@login_required
+def journal(request):
+    form, entries = _journal_entries(request)
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "trading/journal.html",
+        {
+            "form": form,
+            "page": Paginator(entries, PER_PAGE).get_page(request.GET.get("page")),
+            "query": query.urlencode(),
+        },
+    )
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+@login_required
+def journal_csv(request):
+    _form, entries = _journal_entries(request)
+    writer = csv.writer(_Echo())
+    header = [
+        "sequence",
+        "recorded_at",
+        "kind",
+        "batch",
+        "serial_label",
+        "first_serial",
+        "last_serial",
+        "quantity",
+        "from_account",
+        "to_account",
+        "price_per_tonne",
+        "currency",
+        "trade_request",
+        "actor",
+        "previous_hash",
+        "entry_hash",
+    ]
+
+    def rows():
+        yield "\ufeff" + writer.writerow(header)
+        for entry in entries.order_by("sequence").iterator(chunk_size=2000):
+            yield writer.writerow(
+                [
+                    entry.sequence,
+                    entry.created_at.isoformat(),
+                    entry.kind,
+                    entry.batch_id,
+                    entry.batch.serial_label,
+                    entry.first_serial,
+                    entry.last_serial,
+                    entry.quantity,
+                    entry.from_account.number if entry.from_account else "",
+                    entry.to_account.number,
+                    entry.price_per_tonne if entry.price_per_tonne is not None else "",
+                    entry.currency,
+                    entry.trade_request_id or "",
+                    entry.actor.get_username() if entry.actor else "registry",
+                    entry.previous_hash,
+                    entry.entry_hash,
+                ]
+            )
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="ledger-journal.csv"'
+    return response
