@@ -101,7 +101,11 @@ def _timed(function, probes):
 
 def main() -> None:
     setup_test_environment()
-    old_name = connection.creation.create_test_db(verbosity=0, keepdb=False)
+    # Its own throw-away database, never the test suite's.
+    connection.settings_dict.setdefault("TEST", {})["NAME"] = "bench_registry"
+    old_name = connection.creation.create_test_db(
+        verbosity=0, autoclobber=True, keepdb=False
+    )
     try:
         rng = random.Random(20261123)
         _populate(rng)

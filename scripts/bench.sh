@@ -8,14 +8,14 @@ PY=.venv/bin/python
 
 for module in bench/*.py; do
   name=$(basename "$module" .py)
-  case "$name" in __init__|report|_*) continue ;; esac
+  case "$name" in __init__|report|ledger|_*) continue ;; esac
   echo "== bench.$name (embedded)"
   "$PY" -m "bench.$name"
 done
 
 if stack_env=$(bash scripts/production_stack.sh); then
   while IFS= read -r line; do export "${line?}"; done <<< "$stack_env"
-  for name in overlap; do
+  for name in overlap ledger; do
     echo "== bench.$name (PostgreSQL/PostGIS)"
     "$PY" -m "bench.$name"
   done

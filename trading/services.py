@@ -360,9 +360,14 @@ def _create_request(*, actor: User, idempotency_key: str, **fields) -> TradeRequ
         expires_at=timezone.now() + timedelta(hours=settings.TRADE_REQUEST_TTL_HOURS),
         **fields,
     )
-    # The key's uniqueness is left to the database: two racing requests with one
-    # key meet at its unique index below, and the loser returns the winner.
-    request.full_clean(exclude=["idempotency_key"])
+    # Field values are checked here; the check constraints and the key's
+    # uniqueness are left to the database (re-checking them costs a round trip
+    # each): two racing requests with one key meet at its unique index below,
+    # and the loser returns the winner.
+    request.full_clean(
+        exclude=["idempotency_key", "from_account", "to_account", "batch", "initiator"],
+        validate_constraints=False,
+    )
     try:
         with transaction.atomic():
             request.save()

@@ -1,0 +1,240 @@
+"""The ledger under load on PostgreSQL: settled transfers per second with 8
+concurrent clients (each a process with its own connection), spread over many
+accounts and all from one hot account; then issuing 10,000,000 t against 10 t.
+Every run ends with ``verify_ledger``: 0 violations is part of the result.
+
+Run: ``DATABASE_URL=postgis://... .venv/bin/python -m bench.ledger`` (``make
+bench`` starts the production stack). Uses a throw-away test database.
+"""
+
+import multiprocessing
+import os
+import statistics
+import time
+from datetime import date
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+django.setup()
+
+from django.db import connection, connections  # noqa: E402
+from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
+
+from bench.report import write_section  # noqa: E402
+
+CLIENTS = 8
+TRANSFERS_PER_CLIENT = 150
+HOLDINGS = 1_000_000
+
+
+def _setup():
+    from django.contrib.gis.geos import MultiPolygon, Polygon
+
+    from registry import services as registry_services
+    from registry.boundaries import normalize_geometry
+    from registry.models import AdministrativeDivision, Organization, User
+    from registry.roles import Role
+    from registry.services import ProjectDetails, add_member, create_project, grant_role
+    from trading import services
+
+    def user(name, role, organization):
+        person = User.objects.create(username=name)
+        grant_role(user=person, role=role)
+        add_member(user=person, organization=organization)
+        return person
+
+    from registry import uscc
+
+    def code(n):
+        body = f"91520500MA{n:07d}"
+        return body + uscc.check_character(body)
+
+    operator = registry_services.create_organization(
+        name_zh="中心",
+        name_en="Operator",
+        kind=Organization.Kind.REGISTRY_OPERATOR,
+        uscc=code(1),
+    )
+    admin = user("admin", Role.REGISTRY_ADMIN, operator)
+    holders = []
+    for n in range(2 * CLIENTS):
+        org = registry_services.create_organization(
+            name_zh=f"持有人{n}",
+            name_en=f"Holder {n}",
+            kind="project_owner",
+            uscc=code(10 + n),
+        )
+        holders.append(
+            (
+                org.accounts.get(kind="holding").pk,
+                user(f"staff{n}", Role.BUREAU_STAFF, org).pk,
+            )
+        )
+    first_staff = User.objects.get(pk=holders[0][1])
+    ring = (
+        (105.6, 27.14),
+        (105.61, 27.14),
+        (105.61, 27.15),
+        (105.6, 27.15),
+        (105.6, 27.14),
+    )
+    project = create_project(
+        actor=first_staff,
+        details=ProjectDetails(
+            name_zh="基准",
+            name_en="Bench",
+            owner=Organization.objects.get(name_en="Holder 0"),
+            county=AdministrativeDivision.objects.get(adcode="520521"),
+            crediting_start=date(2021, 1, 1),
+            crediting_end=date(2050, 12, 31),
+            ecosystem_focus="forest",
+        ),
+        boundary=normalize_geometry(MultiPolygon(Polygon(ring), srid=4326)),
+    )
+    from registry.models import Account
+
+    for account_pk, _ in holders:
+        services.issue_batch(
+            actor=admin,
+            project=project,
+            vintage=2025,
+            monitoring_start=date(2025, 1, 1),
+            monitoring_end=date(2025, 12, 31),
+            quantity=HOLDINGS,
+            buffer_quantity=0,
+            holder_account=Account.objects.get(pk=account_pk),
+        )
+    return admin.pk, project.pk, holders
+
+
+def _client(args):
+    """One client: settle transfers (request + an admin's approval) in a loop."""
+    index, admin_pk, holders, hot = args
+    connections.close_all()
+    from registry.models import Account, User
+    from trading import services
+
+    admin = User.objects.get(pk=admin_pk)
+    seller_account_pk, seller_pk = holders[0] if hot else holders[index]
+    seller = User.objects.get(pk=seller_pk)
+    seller_account = Account.objects.get(pk=seller_account_pk)
+    buyer_account = Account.objects.get(pk=holders[CLIENTS + index][0])
+    for n in range(TRANSFERS_PER_CLIENT):
+        request = services.request_transfer(
+            actor=seller,
+            from_account=seller_account,
+            to_account=buyer_account,
+            quantity=1 + n % 7,
+            price_per_tonne="90.00",
+            idempotency_key=f"{'hot' if hot else 'spread'}-{index}-{n}",
+        )
+        services.approve_request(actor=admin, request=request)
+    connections.close_all()
+    return TRANSFERS_PER_CLIENT
+
+
+def _load(admin_pk, holders, *, hot: bool) -> float:
+    connections.close_all()
+    context = multiprocessing.get_context("fork")
+    start = time.perf_counter()
+    with context.Pool(CLIENTS) as pool:
+        settled = sum(
+            pool.map(_client, [(i, admin_pk, holders, hot) for i in range(CLIENTS)])
+        )
+    return settled / (time.perf_counter() - start)
+
+
+def _issuance_cost(admin_pk, project_pk, holders):
+    from registry.models import Account, Project, User
+    from trading import services
+
+    admin, project = User.objects.get(pk=admin_pk), Project.objects.get(pk=project_pk)
+    holder = Account.objects.get(pk=holders[0][0])
+
+    def issue(quantity):
+        start = time.perf_counter()
+        with CaptureQueriesContext(connection) as queries:
+            services.issue_batch(
+                actor=admin,
+                project=project,
+                vintage=2026,
+                monitoring_start=date(2026, 1, 1),
+                monitoring_end=date(2026, 12, 31),
+                quantity=quantity,
+                buffer_quantity=quantity // 10,
+                holder_account=holder,
+            )
+        return time.perf_counter() - start, len(queries.captured_queries)
+
+    issue(10)
+    small = [issue(10) for _ in range(30)]
+    large = [issue(10_000_000) for _ in range(30)]
+    return (
+        statistics.median(t for t, _ in small),
+        statistics.median(t for t, _ in large),
+        {q for _, q in small},
+        {q for _, q in large},
+    )
+
+
+def main() -> None:
+    from trading.verification import verify_ledger
+
+    if connection.vendor != "postgresql":
+        raise SystemExit(
+            "bench.ledger measures PostgreSQL: set DATABASE_URL (make bench does)."
+        )
+    setup_test_environment()
+    # Its own throw-away database, never the test suite's.
+    connection.settings_dict.setdefault("TEST", {})["NAME"] = "bench_registry"
+    old_name = connection.creation.create_test_db(
+        verbosity=0, autoclobber=True, keepdb=False
+    )
+    try:
+        admin_pk, project_pk, holders = _setup()
+        spread = _load(admin_pk, holders, hot=False)
+        hot = _load(admin_pk, holders, hot=True)
+        small, large, small_queries, large_queries = _issuance_cost(
+            admin_pk, project_pk, holders
+        )
+        report = verify_ledger(record=False)
+    finally:
+        connections.close_all()
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+
+    violations = len(report.violations)
+    text = "\n".join(
+        [
+            f"PostgreSQL 15, {CLIENTS} concurrent clients (processes, one connection "
+            "each), "
+            f"{TRANSFERS_PER_CLIENT} transfers each; a settled transfer is a request "
+            "(reserve serials, journal entries) plus a registry admin's approval (move "
+            "blocks, journal entries): two transactions through the same services the "
+            "pages use. Target: 300+ settled transfers/s with 0 violations.",
+            "",
+            "| workload | settled transfers/s | target "
+            "| ledger violations after the run |",
+            "|---|---|---|---|",
+            f"| {CLIENTS} sellers to {CLIENTS} buyers | {spread:,.0f} | "
+            f"{'met' if spread >= 300 else 'MISSED'} (300+) | {violations} |",
+            f"| every transfer from one hot account | {hot:,.0f} | "
+            f"(hot / spread = {hot / spread:.2f}) | {violations} |",
+            "",
+            "| issuance | median time | queries | ratio |",
+            "|---|---|---|---|",
+            f"| 10 t | {small * 1000:.1f} ms | {sorted(small_queries)} | 1 |",
+            f"| 10,000,000 t | {large * 1000:.1f} ms | {sorted(large_queries)} | "
+            f"{large / small:.2f} |",
+            "",
+            f"After the run: {report.entries:,} journal entries, "
+            f"{report.blocks:,} blocks; "
+            f"verify_ledger found {violations} violations.",
+        ]
+    )
+    print(text)
+    write_section("ledger", "Ledger on PostgreSQL", text)
+
+
+if __name__ == "__main__":
+    main()
