@@ -8,10 +8,9 @@ every input so that it can be reproduced exactly.
 from django.contrib.gis.db import models as gis_models
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from registry.models import Organization, Project, User
+from registry.models import BilingualNameMixin, Organization, Project, User
 
 
 class Ecosystem(models.TextChoices):
@@ -25,7 +24,7 @@ class Ecosystem(models.TextChoices):
     OTHER = "other", _("Other")
 
 
-class BilingualName(models.Model):
+class BilingualName(BilingualNameMixin, models.Model):
     name_zh = models.CharField(_("name (Chinese)"), max_length=200)
     name_en = models.CharField(_("name (English)"), max_length=200)
 
@@ -34,11 +33,6 @@ class BilingualName(models.Model):
 
     def __str__(self) -> str:
         return self.display_name
-
-    @property
-    def display_name(self) -> str:
-        language = get_language() or ""
-        return self.name_zh if language.startswith("zh") else self.name_en
 
 
 class ClassScheme(BilingualName):

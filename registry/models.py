@@ -35,6 +35,15 @@ def validate_uscc(value: str) -> None:
         ) from None
 
 
+class BilingualNameMixin:
+    """``display_name``: ``name_zh`` on Chinese pages, ``name_en`` otherwise."""
+
+    @property
+    def display_name(self) -> str:
+        language = get_language() or ""
+        return self.name_zh if language.startswith("zh") else self.name_en
+
+
 class User(AbstractUser):
     """A person who signs in. Roles are groups; organizations via Membership."""
 
@@ -44,7 +53,7 @@ class User(AbstractUser):
         verbose_name_plural = _("users")
 
 
-class Organization(models.Model):
+class Organization(BilingualNameMixin, models.Model):
     """A legal entity that takes part in the registry."""
 
     class Kind(models.TextChoices):
@@ -83,12 +92,6 @@ class Organization(models.Model):
 
     def __str__(self) -> str:
         return self.display_name
-
-    @property
-    def display_name(self) -> str:
-        """The name in the active language (Chinese names for Chinese pages)."""
-        language = get_language() or ""
-        return self.name_zh if language.startswith("zh") else self.name_en
 
 
 class Membership(models.Model):
@@ -168,7 +171,7 @@ class Account(models.Model):
         return f"{self.number} · {self.organization}"
 
 
-class AdministrativeDivision(models.Model):
+class AdministrativeDivision(BilingualNameMixin, models.Model):
     """Bijie City and its county-level divisions (from data/bijie/divisions.geojson)."""
 
     class Level(models.TextChoices):
@@ -189,13 +192,8 @@ class AdministrativeDivision(models.Model):
     def __str__(self) -> str:
         return self.display_name
 
-    @property
-    def display_name(self) -> str:
-        language = get_language() or ""
-        return self.name_zh if language.startswith("zh") else self.name_en
 
-
-class Project(models.Model):
+class Project(BilingualNameMixin, models.Model):
     """A carbon-sink project: an owner's land inside one county, with a boundary.
 
     Lifecycle: draft -> submitted -> registered -> suspended / closed; a submitted
@@ -299,11 +297,6 @@ class Project(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} {self.display_name}"
-
-    @property
-    def display_name(self) -> str:
-        language = get_language() or ""
-        return self.name_zh if language.startswith("zh") else self.name_en
 
     @property
     def is_public(self) -> bool:
