@@ -20,6 +20,19 @@ def get_account_balance(*, account: Account) -> dict[str, int]:
     return balance
 
 
+def get_account_balances(*, account_ids) -> dict[int, dict[str, int]]:
+    """Balances of many accounts in one query: {account id: {state: tonnes}}."""
+    balances = {pk: dict.fromkeys(CreditBlock.State.values, 0) for pk in account_ids}
+    rows = (
+        CreditBlock.objects.filter(account_id__in=list(balances))
+        .values("account_id", "state")
+        .annotate(total=Sum("quantity"))
+    )
+    for row in rows:
+        balances[row["account_id"]][row["state"]] = row["total"]
+    return balances
+
+
 def list_account_holdings(*, account: Account):
     """Per batch: active and reserved tonnes held by the account."""
     return (

@@ -18,6 +18,7 @@ from trading.forms import JournalFilterForm, RetirementForm, ReviewForm, Transfe
 from trading.models import TradeRequest
 from trading.selectors import (
     get_account_balance,
+    get_account_balances,
     get_last_ledger_check,
     list_account_entries,
     list_account_holdings,
@@ -155,10 +156,11 @@ def review_queue(request):
     kind = request.GET.get("kind", "")
     if kind in TradeRequest.Kind.values:
         pending = pending.filter(kind=kind)
-    rows = [
-        (item, get_account_balance(account=item.from_account))
-        for item in pending.order_by("created_at")[:200]
-    ]
+    pending = list(pending.order_by("created_at")[:200])
+    balances = get_account_balances(
+        account_ids=[item.from_account_id for item in pending]
+    )
+    rows = [(item, balances[item.from_account_id]) for item in pending]
     return render(
         request,
         "trading/review_queue.html",

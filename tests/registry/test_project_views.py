@@ -293,3 +293,29 @@ def test_land_tenure_documents_are_not_public(client, staff, owner, admin, make_
     assert client.get(url).status_code == 404
     client.force_login(admin)
     assert client.get(url).status_code == 200
+
+
+def test_list_page_queries_do_not_grow_with_the_number_of_projects(
+    client, staff, owner
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def counts():
+        client.force_login(staff)
+        with CaptureQueriesContext(connection) as page:
+            client.get("/projects/")
+        with CaptureQueriesContext(connection) as data:
+            client.get("/projects/map.geojson")
+        return len(page.captured_queries), len(data.captured_queries)
+
+    for n in range(2):
+        make_project(
+            actor=staff, owner=owner, geometry=square(105.55 + n * 0.01, 27.1, 300)
+        )
+    few = counts()
+    for n in range(2, 6):
+        make_project(
+            actor=staff, owner=owner, geometry=square(105.55 + n * 0.01, 27.1, 300)
+        )
+    assert counts() == few

@@ -116,3 +116,28 @@ def test_holders_see_only_their_own_journal_entries_and_csv(
     ).decode()
     assert rows.startswith("\ufeffsequence,recorded_at,kind")
     assert len(rows.strip().splitlines()) == 2  # header + the seller's issue entry
+
+
+def test_list_pages_query_counts_do_not_grow_with_rows(
+    client,
+    issue,
+    seller,
+    seller_account,
+    buyer_account,
+    admin,
+    make_user,
+    django_assert_max_num_queries,
+):
+    issue(quantity=5000, buffer=0)
+    client.force_login(seller)
+    for n in range(6):
+        _transfer_form(
+            client, seller_account, buyer_account, key=f"many-{n}", quantity="10"
+        )
+    client.force_login(admin)
+    with django_assert_max_num_queries(12):
+        assert client.get(reverse("trading:review-queue")).status_code == 200
+    with django_assert_max_num_queries(12):
+        assert client.get(reverse("trading:account-list")).status_code == 200
+    with django_assert_max_num_queries(14):
+        assert client.get(reverse("trading:journal")).status_code == 200
