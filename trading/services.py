@@ -120,9 +120,9 @@ def _append(
     return entries
 
 
-def _lock_accounts(*accounts: Account) -> dict[int, Account]:
+def _lock_accounts(*account_ids: int) -> dict[int, Account]:
     """Lock accounts in primary-key order (the one global order)."""
-    ids = sorted({account.pk for account in accounts})
+    ids = sorted(set(account_ids))
     return {
         account.pk: account
         for account in Account.objects.select_for_update()
@@ -271,7 +271,7 @@ def _check_may_spend(actor: User, account: Account) -> None:
 def _reserve(request: TradeRequest, actor: User) -> None:
     """Reserve ``request.quantity`` active serials of its account, oldest batch
     first, splitting the last block; refuse if there are not enough."""
-    _lock_accounts(request.from_account)
+    _lock_accounts(request.from_account_id)
     blocks = CreditBlock.objects.select_for_update().filter(
         account=request.from_account, state=CreditBlock.State.ACTIVE
     )
@@ -532,7 +532,7 @@ def approve_request(*, actor: User, request: TradeRequest) -> TradeRequest:
     """Settle a pending request: its reserved blocks move to the buyer (transfer),
     or become retired or cancelled. Settles at most once."""
     _check_reviewer(actor, request)
-    _lock_accounts(request.from_account, request.to_account)
+    accounts = _lock_accounts(request.from_account_id, request.to_account_id)
     request = _locked_pending(request)
     if request.expires_at <= timezone.now():
         raise ValidationError(
@@ -558,23 +558,22 @@ def approve_request(*, actor: User, request: TradeRequest) -> TradeRequest:
         .filter(trade_request=request, state=CreditBlock.State.RESERVED)
         .order_by("batch_id", "first_serial")
     )
-    movements = []
-    for block in blocks:
-        block.account_id = request.to_account_id
-        block.state, block.trade_request = state, None
-        block.save(update_fields=["account", "state", "trade_request"])
-        movements.append(
-            Movement(
-                kind,
-                block,
-                request.from_account,
-                request.to_account,
-                price_per_tonne=request.price_per_tonne,
-                currency=request.currency
-                if request.price_per_tonne is not None
-                else "",
-            )
+    # One statement moves them all; the rows read above feed the journal.
+    CreditBlock.objects.filter(pk__in=[block.pk for block in blocks]).update(
+        account_id=request.to_account_id, state=state, trade_request=None
+    )
+    currency = request.currency if request.price_per_tonne is not None else ""
+    movements = [
+        Movement(
+            kind,
+            block,
+            accounts[request.from_account_id],
+            accounts[request.to_account_id],
+            price_per_tonne=request.price_per_tonne,
+            currency=currency,
         )
+        for block in blocks
+    ]
     request.status = TradeRequest.Status.SETTLED
     request.reviewed_by, request.reviewed_at = actor, timezone.now()
     request.save(update_fields=["status", "reviewed_by", "reviewed_at"])
@@ -614,7 +613,7 @@ def reject_request(*, actor: User, request: TradeRequest, reason: str) -> TradeR
         raise ValidationError(
             {"reason": _("Give a reason: the requester will see it.")}
         )
-    _lock_accounts(request.from_account)
+    _lock_accounts(request.from_account_id)
     request = _locked_pending(request)
     _release(request, actor)
     request.status = TradeRequest.Status.REJECTED
@@ -636,7 +635,7 @@ def expire_stale_requests(*, now=None) -> int:
     ).values_list("pk", flat=True):
         with transaction.atomic():
             request = TradeRequest.objects.get(pk=pk)
-            _lock_accounts(request.from_account)
+            _lock_accounts(request.from_account_id)
             request = TradeRequest.objects.select_for_update().get(pk=pk)
             if request.status != TradeRequest.Status.PENDING:
                 continue
