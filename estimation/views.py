@@ -1,9 +1,7 @@
 """Estimation pages: thin, each parses input, calls one service or selector."""
 
 import csv
-import json
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -23,6 +21,8 @@ from estimation.selectors import (
     list_methodologies,
     list_runs,
 )
+from registry.boundaries import geojson_feature
+from registry.forms import add_service_errors
 from registry.models import Project
 from registry.roles import Role
 from registry.selectors import has_role, list_projects, list_user_organizations
@@ -88,7 +88,7 @@ def dataset_upload(request):
                 class_field=data["class_field"],
             )
         except ValidationError as error:
-            _add_errors(form, error)
+            add_service_errors(form, error, default_field="file")
         else:
             messages.success(
                 request, _("Land cover “%(name)s” uploaded.") % {"name": dataset}
@@ -98,14 +98,6 @@ def dataset_upload(request):
     return render(
         request, "estimation/dataset_form.html", {"form": form}, status=status
     )
-
-
-def _add_errors(form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, errors in error.error_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error("file" if "file" in form.fields else None, error)
 
 
 @login_required
@@ -139,7 +131,7 @@ def run_create(request):
                 price_cny_per_t_co2e=data["price_cny_per_t_co2e"],
             )
         except ValidationError as error:
-            _add_errors(form, error)
+            add_service_errors(form, error)
         else:
             return redirect("estimation:run-detail", pk=run.pk)
     status = 400 if form.is_bound and form.errors else 200
@@ -180,11 +172,7 @@ def run_detail(request, pk):
                 for key, colour in ECOSYSTEM_COLOURS.items()
             ],
             "map_layers": {
-                "boundary": {
-                    "type": "Feature",
-                    "geometry": _json(run.boundary),
-                    "properties": {},
-                },
+                "boundary": geojson_feature(run.boundary),
                 "landcover": (
                     {"url": f"{request.path}landcover.png", "bounds": _bounds(run)}
                     if run.status == EstimationRun.Status.SUCCEEDED
@@ -192,16 +180,8 @@ def run_detail(request, pk):
                     else None
                 ),
             },
-            "map_settings": {
-                "tileUrl": settings.MAP_TILE_URL,
-                "tileAttribution": settings.MAP_TILE_ATTRIBUTION,
-            },
         },
     )
-
-
-def _json(geometry):
-    return json.loads(geometry.json)
 
 
 def _bounds(run):

@@ -170,6 +170,15 @@ def normalize_geometry(geometry: GEOSGeometry) -> Boundary:
     return _build(_polygons(OGRGeometry(geometry.wkb)), 1, srid)
 
 
+def geojson_feature(geometry: GEOSGeometry, **properties) -> dict:
+    """A GeoJSON Feature (lon/lat) for the web maps."""
+    return {
+        "type": "Feature",
+        "geometry": json.loads(geometry.json),
+        "properties": properties,
+    }
+
+
 def geodesic_area_ha(geometry: GEOSGeometry) -> Decimal:
     """Area in hectares on the WGS84 ellipsoid of a lon/lat (EPSG:4326) geometry."""
     if geometry.srid not in (None, 4326):

@@ -7,6 +7,16 @@ from registry.models import AdministrativeDivision, Organization, Project
 from registry.selectors import list_counties
 
 
+def add_service_errors(form, error: ValidationError, *, default_field=None) -> None:
+    """Show a service's refusal on the form: field errors on their fields (or the
+    form), a plain message on ``default_field`` (None: the whole form)."""
+    if hasattr(error, "error_dict"):
+        for field, errors in error.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(default_field, error)
+
+
 class BoundaryMapWidget(forms.Textarea):
     """A Leaflet map on which a boundary is drawn or shown; the value is GeoJSON
     (EPSG:4326) in a hidden textarea, so the form also works without the map."""

@@ -217,6 +217,16 @@ class Project(BilingualNameMixin, models.Model):
 
     # Boundaries of these states take part in the double-counting check.
     LIVE_STATUSES = (Status.SUBMITTED, Status.REGISTERED)
+    # Lifecycle steps: the states each may start from, and the state it ends in.
+    # "submit" is the owner's; every other step is a registry admin's.
+    TRANSITIONS = {
+        "submit": ((Status.DRAFT,), Status.SUBMITTED),
+        "approve": ((Status.SUBMITTED,), Status.REGISTERED),
+        "return": ((Status.SUBMITTED,), Status.DRAFT),
+        "suspend": ((Status.REGISTERED,), Status.SUSPENDED),
+        "reinstate": ((Status.SUSPENDED,), Status.REGISTERED),
+        "close": ((Status.REGISTERED, Status.SUSPENDED), Status.CLOSED),
+    }
     PUBLIC_STATUSES = (
         Status.SUBMITTED,
         Status.REGISTERED,

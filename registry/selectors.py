@@ -53,6 +53,20 @@ def can_edit_project(user: User, project: Project) -> bool:
     )
 
 
+def allowed_project_actions(user: User, project: Project) -> list[str]:
+    """The lifecycle steps the user may take on the project now."""
+    steps = []
+    if can_edit_project(user, project):
+        steps.append("submit")
+    if has_role(user, Role.REGISTRY_ADMIN):
+        steps += [
+            step
+            for step, (allowed_from, _to) in Project.TRANSITIONS.items()
+            if step != "submit" and project.status in allowed_from
+        ]
+    return steps
+
+
 def can_view_project(user: User, project: Project) -> bool:
     """Anyone sees submitted and later projects; drafts stay with their owner's
     members and registry admins."""

@@ -353,10 +353,9 @@ def _refuse_overlaps(project: Project) -> None:
 
 def _transition(
     project: Project,
+    step: str,
     *,
     actor: User,
-    allowed_from: tuple[str, ...],
-    to_status: str,
     reason: str = "",
     reason_required: bool = False,
     check_overlaps: bool = False,
@@ -365,6 +364,7 @@ def _transition(
         raise ValidationError(
             {"reason": _("Give a reason: the owner will see it.")}, code="reason"
         )
+    allowed_from, to_status = Project.TRANSITIONS[step]
     if check_overlaps:
         _serialize_boundary_checks()
     project = _lock(project)
@@ -395,9 +395,8 @@ def submit_project(*, actor: User, project: Project) -> Project:
         raise PermissionDenied(_("Only the owner's bureau staff can submit it."))
     return _transition(
         project,
+        "submit",
         actor=actor,
-        allowed_from=(Project.Status.DRAFT,),
-        to_status=Project.Status.SUBMITTED,
         check_overlaps=True,
     )
 
@@ -408,9 +407,8 @@ def approve_project(*, actor: User, project: Project, reason: str = "") -> Proje
     _check_registry_admin(actor)
     return _transition(
         project,
+        "approve",
         actor=actor,
-        allowed_from=(Project.Status.SUBMITTED,),
-        to_status=Project.Status.REGISTERED,
         reason=reason,
         check_overlaps=True,
     )
@@ -422,9 +420,8 @@ def return_project(*, actor: User, project: Project, reason: str) -> Project:
     _check_registry_admin(actor)
     return _transition(
         project,
+        "return",
         actor=actor,
-        allowed_from=(Project.Status.SUBMITTED,),
-        to_status=Project.Status.DRAFT,
         reason=reason,
         reason_required=True,
     )
@@ -435,9 +432,8 @@ def suspend_project(*, actor: User, project: Project, reason: str) -> Project:
     _check_registry_admin(actor)
     return _transition(
         project,
+        "suspend",
         actor=actor,
-        allowed_from=(Project.Status.REGISTERED,),
-        to_status=Project.Status.SUSPENDED,
         reason=reason,
         reason_required=True,
     )
@@ -448,9 +444,8 @@ def reinstate_project(*, actor: User, project: Project, reason: str) -> Project:
     _check_registry_admin(actor)
     return _transition(
         project,
+        "reinstate",
         actor=actor,
-        allowed_from=(Project.Status.SUSPENDED,),
-        to_status=Project.Status.REGISTERED,
         reason=reason,
         reason_required=True,
         check_overlaps=True,
@@ -462,9 +457,8 @@ def close_project(*, actor: User, project: Project, reason: str) -> Project:
     _check_registry_admin(actor)
     return _transition(
         project,
+        "close",
         actor=actor,
-        allowed_from=(Project.Status.REGISTERED, Project.Status.SUSPENDED),
-        to_status=Project.Status.CLOSED,
         reason=reason,
         reason_required=True,
     )

@@ -1,8 +1,5 @@
 """Registry pages: thin, each parses input, calls one service or selector, renders."""
 
-import json
-
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -14,10 +11,17 @@ from django.views.decorators.cache import cache_page
 from django.views.decorators.http import require_GET, require_POST
 
 from registry import services
-from registry.forms import ProjectFilterForm, ProjectForm, ReasonForm
+from registry.boundaries import geojson_feature
+from registry.forms import (
+    ProjectFilterForm,
+    ProjectForm,
+    ReasonForm,
+    add_service_errors,
+)
 from registry.models import ProjectDocument
 from registry.roles import Role
 from registry.selectors import (
+    allowed_project_actions,
     can_edit_project,
     can_view_document,
     get_project_for_user,
@@ -56,21 +60,6 @@ def account(request):
     )
 
 
-def _feature(geometry, **properties) -> dict:
-    return {
-        "type": "Feature",
-        "geometry": json.loads(geometry.json),
-        "properties": properties,
-    }
-
-
-def _map_settings() -> dict:
-    return {
-        "tileUrl": settings.MAP_TILE_URL,
-        "tileAttribution": settings.MAP_TILE_ATTRIBUTION,
-    }
-
-
 def project_list(request):
     filter_form = ProjectFilterForm(request.GET or None)
     filters = filter_form.filters() if request.GET else {}
@@ -86,7 +75,6 @@ def project_list(request):
             "page": page,
             "query": query.urlencode(),
             "map_data_url": f"{request.path}map.geojson?{query.urlencode()}",
-            "map_settings": _map_settings(),
             "can_register": has_role(request.user, Role.BUREAU_STAFF),
         },
     )
@@ -99,7 +87,7 @@ def project_map_data(request):
     filters = filter_form.filters() if request.GET else {}
     projects = list_projects(user=request.user, **filters).defer(None)
     features = [
-        _feature(
+        geojson_feature(
             project.boundary.simplify(MAP_SIMPLIFY_TOLERANCE, preserve_topology=True),
             code=project.code,
             name=project.display_name,
@@ -117,7 +105,7 @@ def project_map_data(request):
 def county_map_data(request):
     """Bijie's counties, simplified for display."""
     features = [
-        _feature(
+        geojson_feature(
             county.boundary.simplify(0.002, preserve_topology=True),
             adcode=county.adcode,
             name=county.display_name,
@@ -136,20 +124,11 @@ def _project_or_404(request, code):
 
 def _render_detail(request, project, *, overlaps=(), status=200, reason_form=None):
     user = request.user
-    is_admin = has_role(user, Role.REGISTRY_ADMIN)
-    actions = []
-    if can_edit_project(user, project):
-        actions.append("submit")
-    if is_admin:
-        actions += {
-            "submitted": ["approve", "return"],
-            "registered": ["suspend", "close"],
-            "suspended": ["reinstate", "close"],
-        }.get(project.status, [])
+    actions = allowed_project_actions(user, project)
     map_layers = {
-        "boundary": _feature(project.boundary, code=project.code),
+        "boundary": geojson_feature(project.boundary, code=project.code),
         "overlaps": [
-            _feature(
+            geojson_feature(
                 overlap.geometry,
                 code=overlap.project.code,
                 name=overlap.project.display_name,
@@ -165,12 +144,11 @@ def _render_detail(request, project, *, overlaps=(), status=200, reason_form=Non
             "project": project,
             "documents": list_visible_documents(user=user, project=project),
             "history": list_status_changes(project=project),
-            "can_edit": can_edit_project(user, project),
+            "can_edit": "submit" in actions,
             "actions": actions,
             "reason_form": reason_form or ReasonForm(),
             "overlaps": overlaps,
             "map_layers": map_layers,
-            "map_settings": _map_settings(),
         },
         status=status,
     )
@@ -229,7 +207,6 @@ def _render_form(request, form, project=None, status=200):
             "form": form,
             "project": project,
             "preview": form.boundary if form.is_bound else None,
-            "map_settings": _map_settings(),
         },
         status=status,
     )
@@ -249,7 +226,7 @@ def project_create(request):
                 documents=form.documents(),
             )
         except ValidationError as error:
-            _add_errors(form, error)
+            add_service_errors(form, error)
         else:
             messages.success(
                 request,
@@ -277,20 +254,12 @@ def project_edit(request, code):
                 documents=form.documents(),
             )
         except ValidationError as error:
-            _add_errors(form, error)
+            add_service_errors(form, error)
         else:
             messages.success(request, _("Changes saved."))
             return redirect("registry:project-detail", code=project.code)
     status = 400 if form.is_bound and form.errors else 200
     return _render_form(request, form, project=project, status=status)
-
-
-def _add_errors(form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, errors in error.error_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, error)
 
 
 ACTIONS = {

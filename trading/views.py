@@ -11,11 +11,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from registry.forms import add_service_errors
 from registry.roles import Role
 from registry.selectors import has_role
 from trading import services
 from trading.forms import JournalFilterForm, RetirementForm, ReviewForm, TransferForm
-from trading.models import TradeRequest
+from trading.models import CreditBlock, TradeRequest
 from trading.selectors import (
     get_account_balance,
     get_account_balances,
@@ -61,7 +62,10 @@ def account_detail(request, number):
         {
             "account": account,
             "balance": get_account_balance(account=account),
-            "holdings": list_account_holdings(account=account),
+            "holdings": [
+                {**row, "state_label": CreditBlock.State(row["state"]).label}
+                for row in list_account_holdings(account=account)
+            ],
             "requests": list_account_requests(account=account)[:50],
             "page": page,
             "can_spend": list_spendable_accounts(user=request.user)
@@ -69,14 +73,6 @@ def account_detail(request, number):
             .exists(),
         },
     )
-
-
-def _add_errors(form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, errors in error.error_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, error)
 
 
 def _request_form(request, form_class, template, submit):
@@ -89,7 +85,7 @@ def _request_form(request, form_class, template, submit):
         try:
             trade_request = submit(form.cleaned_data, form)
         except ValidationError as error:
-            _add_errors(form, error)
+            add_service_errors(form, error)
         else:
             messages.success(
                 request,

@@ -83,3 +83,12 @@ def screenshot():
             )
 
     return take
+
+
+def log_in(page, username: str, password: str = "bijie-demo") -> None:
+    """Sign in through the login form (any page language)."""
+    page.goto("/login/")
+    page.locator("#id_username").fill(username)
+    page.locator("#id_password").fill(password)
+    page.locator("#id_password").press("Enter")
+    page.wait_for_url("**/")

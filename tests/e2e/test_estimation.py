@@ -5,16 +5,9 @@ from django.core.management import call_command
 
 from estimation.models import EstimationRun
 from registry.models import Project
+from tests.e2e.conftest import log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _log_in(page, username):
-    page.goto("/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill("bijie-demo")
-    page.get_by_label("Password").press("Enter")
-    page.wait_for_url("**/")
 
 
 def test_staff_run_an_estimate_and_see_the_table_chart_and_map(
@@ -22,7 +15,7 @@ def test_staff_run_an_estimate_and_see_the_table_chart_and_map(
 ):
     call_command("load_bijie_demo")
     page = page_factory(locale="en-US")
-    _log_in(page, "bureau_demo")
+    log_in(page, "bureau_demo")
     page.get_by_role("link", name="Estimation").click()
     page.get_by_role("link", name="New estimation run").click()
     baili = Project.objects.get(name_en__startswith="Baili")
@@ -48,11 +41,7 @@ def test_the_run_page_in_chinese(page_factory, screenshot):
     call_command("load_bijie_demo")
     run = EstimationRun.objects.get(project__name_en__startswith="Baili")
     page = page_factory(locale="zh-CN")
-    page.goto("/login/")
-    page.get_by_label("用户名").fill("bureau_demo")
-    page.get_by_label("密码").fill("bijie-demo")
-    page.get_by_label("密码").press("Enter")
-    page.wait_for_url("**/")
+    log_in(page, "bureau_demo")
     page.goto(f"/estimation/runs/{run.pk}/")
     assert page.get_by_role("heading", name="各生态系统碳汇").is_visible()
     page.wait_for_selector("[data-project-map] img.leaflet-image-layer")

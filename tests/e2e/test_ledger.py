@@ -6,17 +6,10 @@ import pytest
 from django.core.management import call_command
 
 from registry.models import Account, Project, User
+from tests.e2e.conftest import log_in
 from trading import services
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _log_in(page, username):
-    page.goto("/login/")
-    page.locator("#id_username").fill(username)
-    page.locator("#id_password").fill("bijie-demo")
-    page.locator("#id_password").press("Enter")
-    page.wait_for_url("**/")
 
 
 def test_a_holder_requests_a_transfer_and_an_admin_settles_it(page_factory, screenshot):
@@ -38,7 +31,7 @@ def test_a_holder_requests_a_transfer_and_an_admin_settles_it(page_factory, scre
     )
 
     seller = page_factory(locale="en-US")
-    _log_in(seller, "bureau_demo")
+    log_in(seller, "bureau_demo")
     seller.get_by_role("link", name="Accounts").click()
     seller.get_by_role("link", name="Request a transfer").first.click()
     seller.get_by_label("Quantity (t CO2e)").fill("250")
@@ -51,7 +44,7 @@ def test_a_holder_requests_a_transfer_and_an_admin_settles_it(page_factory, scre
     screenshot(seller, "ledger-account-en")
 
     admin = page_factory(locale="zh-CN")
-    _log_in(admin, "registry_admin_demo")
+    log_in(admin, "registry_admin_demo")
     admin.get_by_role("link", name="审核队列").click()
     assert "250 t CO2e" in admin.locator(".review-item").first.inner_text()
     screenshot(admin, "ledger-review-queue-zh")

@@ -6,17 +6,10 @@ import pytest
 from django.core.management import call_command
 
 from registry.models import Project
+from tests.e2e.conftest import log_in
 from tests.registry.projects import square
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _log_in(page, username):
-    page.goto("/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill("bijie-demo")
-    page.get_by_label("Password").press("Enter")
-    page.wait_for_url("**/")
 
 
 def test_public_project_list_and_page_with_maps(page_factory, screenshot):
@@ -46,7 +39,7 @@ def test_staff_register_a_project_by_drawing_and_by_upload(
 ):
     call_command("load_bijie_demo")
     page = page_factory(locale="en-US")
-    _log_in(page, "bureau_demo")
+    log_in(page, "bureau_demo")
     page.get_by_role("link", name="Register a project").click()
     page.get_by_label("Name (Chinese)").fill("龙场林场碳汇项目")
     page.get_by_label("Name (English)").fill("Longchang Forest Farm Carbon Project")
@@ -89,7 +82,7 @@ def test_an_overlapping_boundary_is_refused_with_the_overlap_on_the_map(
     registered = Project.objects.get(name_en="Baili Azalea Forest Carbon Sink Project")
     west, south, _east, _north = registered.boundary.extent
     page = page_factory(locale="en-US")
-    _log_in(page, "bureau_demo")
+    log_in(page, "bureau_demo")
     page.goto("/projects/new/")
     page.get_by_label("Name (Chinese)").fill("重叠测试")
     page.get_by_label("Name (English)").fill("Overlap test")

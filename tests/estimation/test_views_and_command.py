@@ -6,10 +6,19 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from estimation.models import EstimationRun, LandCoverDataset
+from estimation.models import ClassScheme, EstimationRun, LandCoverDataset, Methodology
 from registry.roles import Role
 
 pytestmark = pytest.mark.django_db
+
+
+def _modis_scheme_pk() -> int:
+    return ClassScheme.objects.get(slug="modis-igbp").pk
+
+
+def _default_methodology_pk() -> int:
+    return Methodology.objects.get(is_default=True).pk
+
 
 BIJIE = "data/bijie/divisions.geojson"
 MODIS = "data/modis/mcd12c1_2019_igbp_guizhou.tif"
@@ -35,7 +44,7 @@ def test_staff_upload_land_cover_and_run_an_estimate_through_the_pages(
             "organization": owner.pk,
             "product": "modis-igbp",
             "year": 2019,
-            "scheme": LandCoverDatasetScheme.modis(),
+            "scheme": _modis_scheme_pk(),
             "file": SimpleUploadedFile("lc.tif", landcover_file.read_bytes()),
         },
     )
@@ -47,7 +56,7 @@ def test_staff_upload_land_cover_and_run_an_estimate_through_the_pages(
             {
                 "project": project.pk,
                 "dataset": dataset.pk,
-                "methodology": LandCoverDatasetScheme.default_methodology(),
+                "methodology": _default_methodology_pk(),
                 "period_start": "2021-01-01",
                 "period_end": "2021-12-31",
                 "price_cny_per_t_co2e": "95.70",
@@ -69,20 +78,6 @@ def test_staff_upload_land_cover_and_run_an_estimate_through_the_pages(
     assert "forest" in rows and run.fingerprint in rows
 
 
-class LandCoverDatasetScheme:
-    @staticmethod
-    def modis():
-        from estimation.models import ClassScheme
-
-        return ClassScheme.objects.get(slug="modis-igbp").pk
-
-    @staticmethod
-    def default_methodology():
-        from estimation.models import Methodology
-
-        return Methodology.objects.get(is_default=True).pk
-
-
 def test_a_bad_land_cover_upload_shows_a_translated_error(client, staff, owner):
     client.force_login(staff)
     response = client.post(
@@ -93,7 +88,7 @@ def test_a_bad_land_cover_upload_shows_a_translated_error(client, staff, owner):
             "organization": owner.pk,
             "product": "clcd",
             "year": 2020,
-            "scheme": LandCoverDatasetScheme.modis(),
+            "scheme": _modis_scheme_pk(),
             "file": SimpleUploadedFile("x.tif", b"not a tiff at all"),
         },
         HTTP_ACCEPT_LANGUAGE="zh-CN",
