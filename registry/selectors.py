@@ -38,10 +38,20 @@ def has_role(user: User, role: Role) -> bool:
     return role in get_user_roles(user=user)
 
 
-def is_member(user: User, organization: Organization) -> bool:
+def get_user_organization_ids(*, user: User) -> frozenset[int]:
+    """The ids of the organizations the user acts for (cached per user object,
+    like the roles: one query per request however many checks it makes)."""
     if not user.is_authenticated:
-        return False
-    return organization.memberships.filter(user=user).exists()
+        return frozenset()
+    if not hasattr(user, "_registry_organization_ids"):
+        user._registry_organization_ids = frozenset(
+            user.memberships.values_list("organization_id", flat=True)
+        )
+    return user._registry_organization_ids
+
+
+def is_member(user: User, organization: Organization) -> bool:
+    return organization.pk in get_user_organization_ids(user=user)
 
 
 def can_edit_project(user: User, project: Project) -> bool:

@@ -118,6 +118,7 @@ def add_member(*, user: User, organization: Organization) -> Membership:
     membership, _created = Membership.objects.get_or_create(
         user=user, organization=organization
     )
+    user.__dict__.pop("_registry_organization_ids", None)  # the selectors' cache
     return membership
 
 
@@ -125,6 +126,7 @@ def add_member(*, user: User, organization: Organization) -> Membership:
 def grant_role(*, user: User, role: Role) -> None:
     """Put ``user`` in the group of ``role``; registry admins also get admin access."""
     user.groups.add(Group.objects.get(name=role.value))
+    user.__dict__.pop("_registry_roles", None)  # the selectors' cache
     if role == Role.REGISTRY_ADMIN and not user.is_staff:
         user.is_staff = True
         user.save(update_fields=["is_staff"])

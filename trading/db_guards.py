@@ -1,6 +1,6 @@
-"""SQL for the ledger's database guards (used by a migration and by the flush
+"""SQL for the ledger's database guards (used by migrations and by the flush
 command): append-only journal triggers on PostgreSQL and SQLite, exclusion
-constraints over serial ranges on PostgreSQL."""
+constraints over serial ranges on PostgreSQL, and PostgreSQL's chaining trigger."""
 
 from contextlib import contextmanager
 
@@ -56,6 +56,48 @@ POSTGRES_BACKWARD = [
     "DROP TRIGGER trading_ledgerentry_append_only ON trading_ledgerentry",
     "DROP FUNCTION trading_ledger_append_only_row()",
     "DROP FUNCTION trading_ledger_append_only()",
+]
+# The journal's hash chain, linked by the database as each entry is inserted:
+# the head is locked inside the INSERT (the last statement of every ledger
+# transaction) rather than a round trip earlier, so concurrent transactions
+# queue on it only for their commit. Same formula as trading.chain.link_hash;
+# a client cannot choose its own sequence or hashes.
+POSTGRES_CHAIN_FORWARD = [
+    """
+    CREATE OR REPLACE FUNCTION trading_ledger_link() RETURNS trigger AS $$
+    DECLARE
+        head_sequence bigint;
+        head_hash varchar(64);
+    BEGIN
+        SELECT last_sequence, last_hash INTO head_sequence, head_hash
+          FROM trading_ledgerhead WHERE id = 1 FOR UPDATE;
+        IF NOT FOUND THEN
+            INSERT INTO trading_ledgerhead (id, last_sequence, last_hash)
+            VALUES (1, 0, repeat('0', 64)) ON CONFLICT (id) DO NOTHING;
+            SELECT last_sequence, last_hash INTO head_sequence, head_hash
+              FROM trading_ledgerhead WHERE id = 1 FOR UPDATE;
+        END IF;
+        NEW.sequence := head_sequence + 1;
+        NEW.previous_hash := head_hash;
+        NEW.entry_hash := encode(sha256(convert_to(
+            head_hash || ':' || NEW.sequence || ':' || NEW.content_hash, 'UTF8'
+        )), 'hex');
+        UPDATE trading_ledgerhead
+           SET last_sequence = NEW.sequence, last_hash = NEW.entry_hash
+         WHERE id = 1;
+        RETURN NEW;
+    END
+    $$ LANGUAGE plpgsql
+    """,
+    """
+    CREATE TRIGGER trading_ledgerentry_link
+    BEFORE INSERT ON trading_ledgerentry
+    FOR EACH ROW EXECUTE FUNCTION trading_ledger_link()
+    """,
+]
+POSTGRES_CHAIN_BACKWARD = [
+    "DROP TRIGGER trading_ledgerentry_link ON trading_ledgerentry",
+    "DROP FUNCTION trading_ledger_link()",
 ]
 SQLITE_FORWARD = [
     """

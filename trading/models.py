@@ -197,7 +197,10 @@ class CreditBlock(models.Model):
 
 class LedgerEntry(models.Model):
     """One change of holdings. Never updated or deleted (database triggers refuse
-    it); ``entry_hash`` chains it to the entry before."""
+    it); ``entry_hash`` chains it to the entry before (see ``trading/chain.py``).
+    ``sequence``, ``previous_hash`` and ``entry_hash`` are assigned on insert: by
+    a trigger on PostgreSQL (hence the database defaults, so the insert returns
+    them), by ``trading.services`` on SQLite."""
 
     class Kind(models.TextChoices):
         ISSUE = "issue", _("Issue")
@@ -208,7 +211,7 @@ class LedgerEntry(models.Model):
         RETIRE = "retire", _("Retire")
         CANCEL = "cancel", _("Cancel")
 
-    sequence = models.PositiveBigIntegerField(_("sequence"), unique=True)
+    sequence = models.PositiveBigIntegerField(_("sequence"), unique=True, db_default=0)
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
     batch = models.ForeignKey(
         CreditBatch, on_delete=models.PROTECT, related_name="ledger_entries"
@@ -247,8 +250,11 @@ class LedgerEntry(models.Model):
     )
     idempotency_key = models.CharField(_("idempotency key"), max_length=100, blank=True)
     created_at = models.DateTimeField(_("recorded at"))
-    previous_hash = models.CharField(_("previous hash"), max_length=64)
-    entry_hash = models.CharField(_("entry hash"), max_length=64, unique=True)
+    content_hash = models.CharField(_("content hash"), max_length=64)
+    previous_hash = models.CharField(_("previous hash"), max_length=64, db_default="")
+    entry_hash = models.CharField(
+        _("entry hash"), max_length=64, unique=True, db_default=""
+    )
 
     class Meta:
         ordering = ["sequence"]
@@ -273,9 +279,8 @@ class LedgerEntry(models.Model):
         return f"{self.sequence} {self.kind} {self.quantity} t"
 
     def payload(self) -> dict:
-        """The fields the hash covers, canonical."""
+        """The fields ``content_hash`` covers (the sequence is in the link)."""
         return {
-            "sequence": self.sequence,
             "kind": self.kind,
             "batch": self.batch_id,
             "first_serial": self.first_serial,
@@ -296,7 +301,7 @@ class LedgerEntry(models.Model):
 
 class LedgerHead(models.Model):
     """One row: the last entry's sequence and hash. Locked by every transaction
-    that appends, so the chain has one order."""
+    that appends, as its last step, so the chain has one order."""
 
     last_sequence = models.PositiveBigIntegerField(default=0)
     last_hash = models.CharField(max_length=64)

@@ -1,10 +1,15 @@
 """Writes for the trading ledger: the only code that changes blocks, requests
 and the journal. See trading/models.py for the invariants.
 
-Locking: every write locks the accounts it touches in primary-key order, then
-the blocks, and takes the journal head last, so transactions never deadlock and
-the head is held briefly. On SQLite the IMMEDIATE transactions serialize writers
-and ``select_for_update`` is a no-op; the invariants hold the same way.
+Locking, in one order so transactions never deadlock: the account credits leave
+(reserve, release), or else the request under review (approval), then its
+blocks, and the journal head last of all: every transaction appends to the
+journal as its final statement, so the head is held only until the commit
+(on PostgreSQL the insert trigger takes it; see ``_append``). Approval needs no
+account lock: the reserved blocks belong to the request alone, and receiving
+credits cannot overdraw an account. On SQLite the IMMEDIATE transactions
+serialize writers and ``select_for_update`` is a no-op; the invariants hold the
+same way.
 
 Refusals raise ``ValidationError`` (bad input, not enough credits, wrong state)
 or ``PermissionDenied`` with translated messages, and change nothing.
@@ -18,13 +23,13 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from registry.models import Account, CreditBatch, Project, User
 from registry.roles import Role
-from registry.selectors import has_role, is_member
+from registry.selectors import get_user_organization_ids, has_role
 from trading import chain
 from trading.models import (
     CreditBlock,
@@ -73,8 +78,8 @@ def whole_tonnes(value, *, field: str = "quantity") -> int:
 class Movement:
     kind: str
     block: CreditBlock
-    from_account: Account | None
-    to_account: Account
+    from_account_id: int | None
+    to_account_id: int
     price_per_tonne: Decimal | None = None
     currency: str = ""
 
@@ -86,46 +91,59 @@ def _append(
     trade_request: TradeRequest | None = None,
     idempotency_key: str = "",
 ) -> list[LedgerEntry]:
-    """Write one journal entry per movement, chained to the head (locked here,
-    last, so it is held only for these inserts)."""
-    head = LedgerHead.objects.select_for_update().filter(pk=1).first()
-    if head is None:
-        head = LedgerHead.objects.create(pk=1, last_sequence=0, last_hash=chain.GENESIS)
-        head = LedgerHead.objects.select_for_update().get(pk=1)
+    """Write one journal entry per movement, chained to the head. Callers append
+    as the last step of their transaction, so the head stays locked only until
+    the commit that follows."""
     now = timezone.now()
     entries = []
     for movement in movements:
         entry = LedgerEntry(
-            sequence=head.last_sequence + 1,
             kind=movement.kind,
             batch_id=movement.block.batch_id,
             first_serial=movement.block.first_serial,
             last_serial=movement.block.last_serial,
             quantity=movement.block.quantity,
-            from_account=movement.from_account,
-            to_account=movement.to_account,
+            from_account_id=movement.from_account_id,
+            to_account_id=movement.to_account_id,
             price_per_tonne=movement.price_per_tonne,
             currency=movement.currency,
             trade_request=trade_request,
             actor=actor,
             idempotency_key=idempotency_key,
             created_at=now,
-            previous_hash=head.last_hash,
         )
-        entry.entry_hash = chain.entry_hash(entry.previous_hash, entry.payload())
-        head.last_sequence, head.last_hash = entry.sequence, entry.entry_hash
+        entry.content_hash = chain.content_hash(entry.payload())
         entries.append(entry)
-    LedgerEntry.objects.bulk_create(entries)
-    head.save(update_fields=["last_sequence", "last_hash"])
-    return entries
+    if connection.vendor != "postgresql":
+        _link(entries)  # PostgreSQL's insert trigger links them instead
+    return LedgerEntry.objects.bulk_create(entries)
+
+
+def _link(entries: list[LedgerEntry]) -> None:
+    """Give entries their sequence and chain hashes from the head, in Python:
+    for databases without the chaining trigger (SQLite, whose IMMEDIATE
+    transactions already serialize writers)."""
+    head = LedgerHead.objects.select_for_update().filter(pk=1).first()
+    if head is None:
+        head = LedgerHead(pk=1, last_sequence=0, last_hash=chain.GENESIS)
+    for entry in entries:
+        entry.sequence = head.last_sequence + 1
+        entry.previous_hash = head.last_hash
+        entry.entry_hash = chain.link_hash(
+            entry.previous_hash, entry.sequence, entry.content_hash
+        )
+        head.last_sequence, head.last_hash = entry.sequence, entry.entry_hash
+    head.save()
 
 
 def _lock_accounts(*account_ids: int) -> dict[int, Account]:
-    """Lock accounts in primary-key order (the one global order)."""
+    """Lock accounts in primary-key order (the one global order). FOR NO KEY
+    UPDATE: the lock serializes spending, yet leaves the key-share locks that
+    foreign keys to the account take (journal inserts) free to proceed."""
     ids = sorted(set(account_ids))
     return {
         account.pk: account
-        for account in Account.objects.select_for_update()
+        for account in Account.objects.select_for_update(no_key=True)
         .filter(pk__in=ids)
         .order_by("pk")
     }
@@ -215,7 +233,9 @@ def issue_batch(
         quantity=held,
         state=CreditBlock.State.ACTIVE,
     )
-    movements = [Movement(LedgerEntry.Kind.ISSUE, holder_block, None, holder_account)]
+    movements = [
+        Movement(LedgerEntry.Kind.ISSUE, holder_block, None, holder_account.pk)
+    ]
     if buffer_quantity:
         buffer_block = CreditBlock.objects.create(
             batch=batch,
@@ -226,7 +246,7 @@ def issue_batch(
             state=CreditBlock.State.ACTIVE,
         )
         movements.append(
-            Movement(LedgerEntry.Kind.BUFFER, buffer_block, None, buffer_account)
+            Movement(LedgerEntry.Kind.BUFFER, buffer_block, None, buffer_account.pk)
         )
     _append(movements, actor=actor)
     return batch
@@ -258,7 +278,9 @@ def _existing_for_key(actor: User, key: str, body_hash: str) -> TradeRequest | N
 
 def _check_may_spend(actor: User, account: Account) -> None:
     may_trade = has_role(actor, Role.BUREAU_STAFF) or has_role(actor, Role.BUYER)
-    if not (may_trade and is_member(actor, account.organization)):
+    if not (
+        may_trade and account.organization_id in get_user_organization_ids(user=actor)
+    ):
         raise PermissionDenied(
             _("You can only move credits out of your own organization's accounts.")
         )
@@ -272,7 +294,9 @@ def _reserve(request: TradeRequest, actor: User) -> None:
     """Reserve ``request.quantity`` active serials of its account, oldest batch
     first, splitting the last block; refuse if there are not enough."""
     _lock_accounts(request.from_account_id)
-    blocks = CreditBlock.objects.select_for_update().filter(
+    # of=self: the ordering joins the batch, whose row must not be locked too
+    # (the journal's foreign-key checks share-lock it while holding the head).
+    blocks = CreditBlock.objects.select_for_update(of=("self",), no_key=True).filter(
         account=request.from_account, state=CreditBlock.State.ACTIVE
     )
     if request.batch_id:
@@ -326,8 +350,8 @@ def _reserve(request: TradeRequest, actor: User) -> None:
             Movement(
                 LedgerEntry.Kind.RESERVE,
                 block,
-                request.from_account,
-                request.from_account,
+                request.from_account_id,
+                request.from_account_id,
             )
         )
     _append(
@@ -350,9 +374,6 @@ def _create_request(*, actor: User, idempotency_key: str, **fields) -> TradeRequ
         for name, value in sorted(fields.items())
     }
     body_hash = _request_hash(body)
-    existing = _existing_for_key(actor, key, body_hash)
-    if existing is not None:
-        return existing
     request = TradeRequest(
         initiator=actor,
         idempotency_key=key,
@@ -362,8 +383,9 @@ def _create_request(*, actor: User, idempotency_key: str, **fields) -> TradeRequ
     )
     # Field values are checked here; the check constraints and the key's
     # uniqueness are left to the database (re-checking them costs a round trip
-    # each): two racing requests with one key meet at its unique index below,
-    # and the loser returns the winner.
+    # each): a key seen before, even from a racing twin, meets its unique index
+    # at the insert, before anything is reserved, and the earlier request is
+    # returned (or refused if its body differs).
     request.full_clean(
         exclude=["idempotency_key", "from_account", "to_account", "batch", "initiator"],
         validate_constraints=False,
@@ -373,7 +395,6 @@ def _create_request(*, actor: User, idempotency_key: str, **fields) -> TradeRequ
             request.save()
             _reserve(request, actor)
     except IntegrityError:
-        # The same key, sent twice at once: the other request won the race.
         existing = _existing_for_key(actor, key, body_hash)
         if existing is None:
             raise
@@ -389,7 +410,6 @@ def _holding(account: Account) -> None:
         )
 
 
-@transaction.atomic
 def request_transfer(
     *,
     actor: User,
@@ -435,7 +455,6 @@ def request_transfer(
     )
 
 
-@transaction.atomic
 def request_retirement(
     *,
     actor: User,
@@ -473,7 +492,6 @@ def request_retirement(
     )
 
 
-@transaction.atomic
 def request_cancellation(
     *,
     actor: User,
@@ -507,7 +525,7 @@ def request_cancellation(
 
 
 def _locked_pending(request: TradeRequest) -> TradeRequest:
-    request = TradeRequest.objects.select_for_update().get(pk=request.pk)
+    request = TradeRequest.objects.select_for_update(no_key=True).get(pk=request.pk)
     if request.status != TradeRequest.Status.PENDING:
         raise ValidationError(
             _("This request is already %(status)s; it cannot be reviewed again.")
@@ -530,9 +548,11 @@ def _check_reviewer(actor: User, request: TradeRequest) -> None:
 @transaction.atomic
 def approve_request(*, actor: User, request: TradeRequest) -> TradeRequest:
     """Settle a pending request: its reserved blocks move to the buyer (transfer),
-    or become retired or cancelled. Settles at most once."""
+    or become retired or cancelled. Settles at most once.
+
+    Only the request row is locked: its reserved blocks belong to it alone, and
+    receiving credits cannot overdraw an account, so no account lock is needed."""
     _check_reviewer(actor, request)
-    accounts = _lock_accounts(request.from_account_id, request.to_account_id)
     request = _locked_pending(request)
     if request.expires_at <= timezone.now():
         raise ValidationError(
@@ -567,8 +587,8 @@ def approve_request(*, actor: User, request: TradeRequest) -> TradeRequest:
         Movement(
             kind,
             block,
-            accounts[request.from_account_id],
-            accounts[request.to_account_id],
+            request.from_account_id,
+            request.to_account_id,
             price_per_tonne=request.price_per_tonne,
             currency=currency,
         )
@@ -587,16 +607,16 @@ def _release(request: TradeRequest, actor: User | None) -> None:
         .filter(trade_request=request, state=CreditBlock.State.RESERVED)
         .order_by("batch_id", "first_serial")
     )
-    for block in blocks:
-        block.state, block.trade_request = CreditBlock.State.ACTIVE, None
-        block.save(update_fields=["state", "trade_request"])
+    CreditBlock.objects.filter(pk__in=[block.pk for block in blocks]).update(
+        state=CreditBlock.State.ACTIVE, trade_request=None
+    )
     _append(
         [
             Movement(
                 LedgerEntry.Kind.RELEASE,
                 block,
-                request.from_account,
-                request.from_account,
+                request.from_account_id,
+                request.from_account_id,
             )
             for block in blocks
         ],
@@ -615,13 +635,13 @@ def reject_request(*, actor: User, request: TradeRequest, reason: str) -> TradeR
         )
     _lock_accounts(request.from_account_id)
     request = _locked_pending(request)
-    _release(request, actor)
     request.status = TradeRequest.Status.REJECTED
     request.reviewed_by, request.reviewed_at = actor, timezone.now()
     request.review_reason = reason.strip()
     request.save(
         update_fields=["status", "reviewed_by", "reviewed_at", "review_reason"]
     )
+    _release(request, actor)
     return request
 
 
@@ -636,11 +656,11 @@ def expire_stale_requests(*, now=None) -> int:
         with transaction.atomic():
             request = TradeRequest.objects.get(pk=pk)
             _lock_accounts(request.from_account_id)
-            request = TradeRequest.objects.select_for_update().get(pk=pk)
+            request = TradeRequest.objects.select_for_update(no_key=True).get(pk=pk)
             if request.status != TradeRequest.Status.PENDING:
                 continue
-            _release(request, None)
             request.status = TradeRequest.Status.EXPIRED
             request.save(update_fields=["status"])
+            _release(request, None)
             expired += 1
     return expired

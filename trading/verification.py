@@ -16,7 +16,13 @@ from django.db.models import Count, Sum
 
 from registry.models import CreditBatch
 from trading import chain
-from trading.models import CreditBlock, LedgerCheck, LedgerEntry, TradeRequest
+from trading.models import (
+    CreditBlock,
+    LedgerCheck,
+    LedgerEntry,
+    LedgerHead,
+    TradeRequest,
+)
 from trading.serials import gaps_and_overlaps
 
 CHUNK = 5000
@@ -110,8 +116,11 @@ def _check_chain(report: LedgerReport) -> None:
             problems.append(f"sequence {entry.sequence}, expected {expected_sequence}")
         if entry.previous_hash != previous_hash:
             problems.append("does not link to the entry before")
-        if chain.entry_hash(entry.previous_hash, entry.payload()) != entry.entry_hash:
-            problems.append("its hash does not match its contents")
+        if chain.content_hash(entry.payload()) != entry.content_hash:
+            problems.append("its content hash does not match its contents")
+        link = chain.link_hash(entry.previous_hash, entry.sequence, entry.content_hash)
+        if link != entry.entry_hash:
+            problems.append("its hash does not match its link")
         if problems:
             report.violations.append(
                 {
@@ -121,6 +130,17 @@ def _check_chain(report: LedgerReport) -> None:
                 }
             )
         previous_hash, expected_sequence = entry.entry_hash, entry.sequence + 1
+    # The head remembers the last entry, so a journal cut short shows too.
+    head = LedgerHead.objects.filter(pk=1).first()
+    last = (expected_sequence - 1, previous_hash)
+    if head is not None and (head.last_sequence, head.last_hash) != last:
+        report.violations.append(
+            {
+                "check": "hash_chain",
+                "sequence": head.last_sequence,
+                "problems": ["the journal ends before the head's last entry"],
+            }
+        )
 
 
 def verify_ledger(*, record: bool = True) -> LedgerReport:

@@ -107,3 +107,31 @@ def test_the_same_idempotency_key_sent_concurrently_acts_once(
 
     assert len(set(_in_threads(send, range(12)))) == 1
     assert get_account_balance(account=seller_account)["reserved"] == 10
+
+
+def test_transfers_and_reviews_racing_on_a_hot_account_keep_the_chain_whole(
+    reference_data, issue, seller, seller_account, buyer_account, admin
+):
+    """Reservations from one account race with approvals of earlier ones (the
+    approvals take the journal head while reservations hold the account): no
+    deadlock, no lost tonne, one unbroken chain."""
+    issue(quantity=1100, buffer=100)
+
+    def trade(n):
+        request = services.request_transfer(
+            actor=seller,
+            from_account=seller_account,
+            to_account=buyer_account,
+            quantity=1 + n % 5,
+            price_per_tonne="80",
+            idempotency_key=f"hot-{n}",
+        )
+        services.approve_request(actor=admin, request=request)
+        return request.quantity
+
+    moved = sum(_in_threads(trade, range(80), workers=8))
+    assert get_account_balance(account=buyer_account)["active"] == moved == 240
+    assert get_account_balance(account=seller_account)["active"] == 1000 - moved
+    report = verify_ledger(record=False)
+    assert report.ok, report.violations
+    assert report.entries == 2 + 2 * 80

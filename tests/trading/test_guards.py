@@ -4,6 +4,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
+from trading import chain
 from trading.models import LedgerCheck, LedgerEntry
 from trading.verification import verify_ledger
 
@@ -88,3 +89,46 @@ def test_postgres_refuses_overlapping_blocks_of_a_batch(issue):
             "VALUES (%s, %s, 5, 5, 1, 'active', now())",
             [batch.pk, block.account_id],
         )
+
+
+def test_a_journal_cut_short_makes_verify_ledger_fail(issue):
+    issue()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET session_replication_role = replica")
+            cursor.execute("DELETE FROM trading_ledgerentry WHERE sequence = 2")
+            cursor.execute("SET session_replication_role = origin")
+        else:
+            cursor.execute("DROP TRIGGER trading_ledgerentry_no_delete")
+            cursor.execute("DELETE FROM trading_ledgerentry WHERE sequence = 2")
+            from trading.db_guards import SQLITE_FORWARD
+
+            cursor.execute(SQLITE_FORWARD[1])
+    problems = [
+        problem
+        for violation in verify_ledger(record=False).violations
+        for problem in violation.get("problems", [])
+    ]
+    assert problems == ["the journal ends before the head's last entry"]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL trigger")
+def test_postgres_links_every_entry_itself_whatever_the_client_sends(issue):
+    batch = issue()
+    entry = LedgerEntry.objects.get(sequence=1)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO trading_ledgerentry (sequence, kind, batch_id, first_serial,"
+            " last_serial, quantity, to_account_id, currency, idempotency_key,"
+            " created_at, content_hash, previous_hash, entry_hash) VALUES (999, "
+            "'issue', %s, 1, 1, 1, %s, '', '', now(), %s, 'forged', 'forged')",
+            [batch.pk, entry.to_account_id, "c" * 64],
+        )
+    forged = LedgerEntry.objects.get(content_hash="c" * 64)
+    last = LedgerEntry.objects.get(sequence=2)
+    assert forged.sequence == 3
+    assert forged.previous_hash == last.entry_hash
+    assert forged.entry_hash == chain.link_hash(last.entry_hash, 3, "c" * 64)
+    # The chain links, but the content hash was not the row's own: caught.
+    problems = verify_ledger(record=False).violations[0]["problems"]
+    assert problems == ["its content hash does not match its contents"]
