@@ -524,14 +524,18 @@ def request_cancellation(
 # Review ----------------------------------------------------------------------------
 
 
+def _not_pending(request: TradeRequest) -> ValidationError:
+    return ValidationError(
+        _("This request is already %(status)s; it cannot be reviewed again.")
+        % {"status": request.get_status_display().lower()},
+        code="not_pending",
+    )
+
+
 def _locked_pending(request: TradeRequest) -> TradeRequest:
     request = TradeRequest.objects.select_for_update(no_key=True).get(pk=request.pk)
     if request.status != TradeRequest.Status.PENDING:
-        raise ValidationError(
-            _("This request is already %(status)s; it cannot be reviewed again.")
-            % {"status": request.get_status_display().lower()},
-            code="not_pending",
-        )
+        raise _not_pending(request)
     return request
 
 
@@ -550,11 +554,20 @@ def approve_request(*, actor: User, request: TradeRequest) -> TradeRequest:
     """Settle a pending request: its reserved blocks move to the buyer (transfer),
     or become retired or cancelled. Settles at most once.
 
-    Only the request row is locked: its reserved blocks belong to it alone, and
-    receiving credits cannot overdraw an account, so no account lock is needed."""
+    Only the request row is locked, by the one statement that moves it from
+    pending to settled (so two reviewers cannot both win): its reserved blocks
+    belong to it alone, and receiving credits cannot overdraw an account, so no
+    account lock is needed. A request's parties, kind and price never change
+    after it is made, so they are read from the object passed in."""
     _check_reviewer(actor, request)
-    request = _locked_pending(request)
-    if request.expires_at <= timezone.now():
+    now = timezone.now()
+    settled = TradeRequest.objects.filter(
+        pk=request.pk, status=TradeRequest.Status.PENDING, expires_at__gt=now
+    ).update(status=TradeRequest.Status.SETTLED, reviewed_by=actor, reviewed_at=now)
+    if not settled:
+        current = TradeRequest.objects.get(pk=request.pk)
+        if current.status != TradeRequest.Status.PENDING:
+            raise _not_pending(current)
         raise ValidationError(
             _("This request has expired; its credits are being released."),
             code="expired",
@@ -595,8 +608,7 @@ def approve_request(*, actor: User, request: TradeRequest) -> TradeRequest:
         for block in blocks
     ]
     request.status = TradeRequest.Status.SETTLED
-    request.reviewed_by, request.reviewed_at = actor, timezone.now()
-    request.save(update_fields=["status", "reviewed_by", "reviewed_at"])
+    request.reviewed_by, request.reviewed_at = actor, now
     _append(movements, actor=actor, trade_request=request)
     return request
 
