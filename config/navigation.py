@@ -32,6 +32,11 @@ NAV_ITEMS: tuple[NavItem, ...] = (
         roles=(Role.BUREAU_STAFF, Role.VERIFIER, Role.REGISTRY_ADMIN),
     ),
     NavItem(
+        _("Verification"),
+        "estimation:verification-list",
+        roles=(Role.BUREAU_STAFF, Role.VERIFIER, Role.REGISTRY_ADMIN),
+    ),
+    NavItem(
         _("Accounts"),
         "trading:account-list",
         roles=(Role.BUREAU_STAFF, Role.BUYER, Role.REGISTRY_ADMIN),

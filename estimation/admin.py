@@ -10,6 +10,7 @@ from estimation.models import (
     EstimationRun,
     LandCoverDataset,
     Methodology,
+    Verification,
 )
 
 
@@ -102,6 +103,35 @@ class EstimationRunAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields if f.name != "boundary"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Verification)
+class VerificationAdmin(admin.ModelAdmin):
+    """Read-only: submitted, decided and issued through the verification pages,
+    which check who may take each step."""
+
+    list_display = [
+        "pk",
+        "project",
+        "run",
+        "monitoring_start",
+        "monitoring_end",
+        "status",
+        "verification_body",
+        "batch",
+    ]
+    list_filter = ["status"]
+    list_select_related = ["project", "run", "verification_body", "batch__project"]
+    search_fields = ["project__code"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
 
     def has_add_permission(self, request):
         return False

@@ -417,3 +417,68 @@ def _anniversary(start: date, years: int) -> date:
         return start.replace(year=start.year + years)
     except ValueError:  # 29 February in a common year
         return start.replace(year=start.year + years, day=28)
+
+
+# Issuance --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Issuance:
+    """What a verified estimate turns into, in t CO2e."""
+
+    gross_t_co2e: Decimal  # the estimate over the monitoring period
+    net_t_co2e: Decimal  # after the uncertainty deduction
+    quantity: int  # whole tonnes issued: one serial each
+    buffer_quantity: int  # of which withheld in the buffer pool
+    holder_quantity: int  # of which delivered to the project owner
+
+
+def share_from(value: object, *, name: str) -> Decimal:
+    """A share in [0, 1) (0 % up to but excluding 100 %): a share of 1 would
+    leave nothing to issue or to hold."""
+    share = decimal_from(value, name=name)
+    if not 0 <= share < 1:
+        raise CalculationError("share", f"{name} must be at least 0 and below 1")
+    return share
+
+
+def issuance_quantities(
+    *,
+    period_t_co2e: Decimal,
+    estimate_years: Decimal,
+    monitoring_years: Decimal,
+    uncertainty_deduction: object,
+    buffer_share: object,
+) -> Issuance:
+    """Credits for a monitoring period from an estimate over ``estimate_years``.
+
+    gross = period_t_co2e x monitoring_years / estimate_years (the estimate's
+    annual rate over the monitoring period; exactly the estimate when the two
+    periods agree); quantity = floor(gross x (1 - uncertainty deduction));
+    buffer = floor(quantity x buffer share); holder = quantity - buffer.
+
+    Both roundings are down: no tonne is issued that the estimate does not
+    support, and no more than the stated share is withheld.
+    """
+    uncertainty = share_from(uncertainty_deduction, name="uncertainty deduction")
+    share = share_from(buffer_share, name="buffer share")
+    period_t_co2e = decimal_from(period_t_co2e, name="estimate")
+    estimate_years = decimal_from(estimate_years, name="estimate years")
+    monitoring_years = decimal_from(monitoring_years, name="monitoring years")
+    if estimate_years <= 0 or monitoring_years <= 0:
+        raise CalculationError("period", "the periods must be positive")
+    if monitoring_years > estimate_years:
+        raise CalculationError(
+            "period", "the monitoring period is longer than the estimate's"
+        )
+    gross = period_t_co2e * monitoring_years / estimate_years
+    net = gross * (1 - uncertainty)
+    quantity = issuable_credits(net)
+    buffer = int((quantity * share).to_integral_value(rounding=ROUND_DOWN))
+    return Issuance(
+        gross_t_co2e=quantize(gross, TONNE_PLACES),
+        net_t_co2e=quantize(net, TONNE_PLACES),
+        quantity=quantity,
+        buffer_quantity=buffer,
+        holder_quantity=quantity - buffer,
+    )

@@ -1,7 +1,12 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from estimation.models import ClassScheme, LandCoverDataset, Methodology
+from estimation.models import (
+    ClassScheme,
+    EstimationRun,
+    LandCoverDataset,
+    Methodology,
+)
 from registry.models import Organization, Project
 
 
@@ -82,3 +87,88 @@ class RunForm(forms.Form):
         self.fields["project"].queryset = projects
         self.fields["dataset"].queryset = datasets
         self.fields["baseline_dataset"].queryset = datasets
+
+
+class MonitoringPeriodForm(forms.Form):
+    monitoring_start = forms.DateField(
+        label=_("Monitoring period start"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    monitoring_end = forms.DateField(
+        label=_("Monitoring period end"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text=_(
+            "Within the run's period and the project's crediting period, and over "
+            "before today."
+        ),
+    )
+
+
+class SubmitVerificationForm(MonitoringPeriodForm):
+    note = forms.CharField(
+        label=_("Note for the verifier"),
+        required=False,
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+
+class ResubmitVerificationForm(MonitoringPeriodForm):
+    """A rejected verification answered: the revised run (or the same one) and
+    what was changed."""
+
+    run = NamedChoiceField(
+        label=_("Estimation run"), queryset=EstimationRun.objects.none()
+    )
+    note = forms.CharField(
+        label=_("What was changed"),
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("The verifier reads this next to their findings."),
+    )
+
+    field_order = ["run", "monitoring_start", "monitoring_end", "note"]
+
+    def __init__(self, *args, runs, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["run"].queryset = runs
+        self.fields["run"].label_from_instance = lambda run: (
+            _("Run #%(pk)s · %(methodology)s · %(start)s – %(end)s")
+            % {
+                "pk": run.pk,
+                "methodology": run.methodology,
+                "start": run.period_start.isoformat(),
+                "end": run.period_end.isoformat(),
+            }
+        )
+
+
+class DecisionForm(forms.Form):
+    reasons = forms.CharField(
+        label=_("Findings (required to reject)"),
+        required=False,
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+
+
+class IssueForm(forms.Form):
+    buffer_share_percent = forms.DecimalField(
+        label=_("Buffer share (%)"),
+        max_digits=6,
+        decimal_places=2,
+        help_text=_(
+            "The methodology's non-permanence buffer share; change it for this "
+            "project only with a reason."
+        ),
+    )
+    buffer_share_reason = forms.CharField(
+        label=_("Reason for another buffer share"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def buffer_share(self):
+        """The share as a fraction (10 % -> 0.1), for the service to check."""
+        return self.cleaned_data["buffer_share_percent"] / 100

@@ -10,7 +10,13 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from registry.models import BilingualNameMixin, Organization, Project, User
+from registry.models import (
+    BilingualNameMixin,
+    CreditBatch,
+    Organization,
+    Project,
+    User,
+)
 
 
 class Ecosystem(models.TextChoices):
@@ -397,3 +403,154 @@ class EcosystemResult(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id}:{self.ecosystem}"
+
+
+class Verification(models.Model):
+    """An independent verifier's check of one estimation run for a monitoring
+    period, and, once approved, its issuance as a credit batch.
+
+    submitted -> approved -> issued, or submitted -> rejected (final for this
+    record: the submitter answers with a new verification that ``revises`` it).
+    A run has at most one verification that is not rejected, so it is issued at
+    most once.
+    """
+
+    class Status(models.TextChoices):
+        SUBMITTED = "submitted", _("Awaiting verification")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+        ISSUED = "issued", _("Issued")
+
+    OPEN_STATUSES = (Status.SUBMITTED, Status.APPROVED, Status.ISSUED)
+
+    run = models.ForeignKey(
+        EstimationRun,
+        on_delete=models.PROTECT,
+        related_name="verifications",
+        verbose_name=_("estimation run"),
+    )
+    # The run's project, kept here so that periods are compared per project.
+    project = models.ForeignKey(
+        Project,
+        on_delete=models.PROTECT,
+        related_name="verifications",
+        verbose_name=_("project"),
+    )
+    monitoring_start = models.DateField(_("monitoring period start"))
+    monitoring_end = models.DateField(_("monitoring period end"))
+    status = models.CharField(
+        _("status"), max_length=12, choices=Status.choices, default=Status.SUBMITTED
+    )
+    revises = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="revisions",
+        verbose_name=_("revises"),
+    )
+    note = models.TextField(_("submitter's note"), blank=True)
+    submitted_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="verifications_submitted"
+    )
+    submitted_at = models.DateTimeField(_("submitted at"), auto_now_add=True)
+
+    verifier = models.ForeignKey(
+        User,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="verifications_decided",
+        verbose_name=_("verifier"),
+    )
+    verification_body = models.ForeignKey(
+        Organization,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="verifications",
+        verbose_name=_("verification body"),
+    )
+    reasons = models.TextField(_("verifier's findings"), blank=True)
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    # The run's input fingerprint as the verifier checked it; issuance re-checks it.
+    fingerprint = models.CharField(_("input fingerprint"), max_length=64, blank=True)
+
+    batch = models.OneToOneField(
+        CreditBatch,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="verification",
+        verbose_name=_("credit batch"),
+    )
+    uncertainty_deduction = models.DecimalField(
+        _("uncertainty deduction"),
+        max_digits=5,
+        decimal_places=4,
+        null=True,
+        blank=True,
+    )
+    buffer_share = models.DecimalField(
+        _("buffer share"), max_digits=5, decimal_places=4, null=True, blank=True
+    )
+    buffer_share_reason = models.TextField(_("reason for the buffer share"), blank=True)
+    issued_by = models.ForeignKey(
+        User,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="verifications_issued",
+    )
+    issued_at = models.DateTimeField(_("issued at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-submitted_at", "-pk"]
+        verbose_name = _("verification")
+        verbose_name_plural = _("verifications")
+        indexes = [models.Index(fields=["project", "status"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(monitoring_end__gte=models.F("monitoring_start")),
+                name="verification_period_order",
+            ),
+            # A run is verified, and so issued, at most once at a time.
+            models.UniqueConstraint(
+                fields=["run"],
+                condition=models.Q(status__in=["submitted", "approved", "issued"]),
+                name="verification_one_open_per_run",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status="submitted")
+                | models.Q(verifier__isnull=False, decided_at__isnull=False),
+                name="verification_decided_by_a_verifier",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status="issued", batch__isnull=False)
+                | (~models.Q(status="issued") & models.Q(batch__isnull=True)),
+                name="verification_issued_has_batch",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(buffer_share__isnull=True)
+                | models.Q(buffer_share__gte=0, buffer_share__lt=1),
+                name="verification_buffer_share_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"V{self.pk} run #{self.run_id}"
+
+    @property
+    def buffer_share_percent(self) -> str:
+        return percent_text(self.buffer_share)
+
+    @property
+    def uncertainty_percent(self) -> str:
+        return percent_text(self.uncertainty_deduction)
+
+
+def percent_text(share) -> str:
+    """0.1000 -> "10", 0.125 -> "12.5"; "" for no value."""
+    if share is None:
+        return ""
+    return f"{(share * 100).normalize():f}"

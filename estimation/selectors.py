@@ -1,11 +1,18 @@
 """Reads for the estimation app that more than one caller needs."""
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
-from estimation.models import ClassScheme, EstimationRun, LandCoverDataset, Methodology
-from registry.models import User
+from estimation import calculations
+from estimation.models import (
+    ClassScheme,
+    EstimationRun,
+    LandCoverDataset,
+    Methodology,
+    Verification,
+)
+from registry.models import Organization, User
 from registry.roles import Role
-from registry.selectors import has_role
+from registry.selectors import has_role, is_member
 
 
 def scheme_lookup(scheme: ClassScheme) -> dict[str, str]:
@@ -45,3 +52,131 @@ def list_runs(*, user: User) -> QuerySet[EstimationRun]:
 
 def get_run_for_user(*, user: User, pk: int) -> EstimationRun | None:
     return list_runs(user=user).defer(None).filter(pk=pk).first()
+
+
+# Verification ------------------------------------------------------------------------
+
+
+def verification_body_of(user: User) -> Organization | None:
+    """The verification body a verifier acts for (the first, if several)."""
+    if not has_role(user, Role.VERIFIER):
+        return None
+    return (
+        Organization.objects.filter(
+            memberships__user=user, kind=Organization.Kind.VERIFIER
+        )
+        .order_by("pk")
+        .first()
+    )
+
+
+def is_verifier_conflicted(user: User, verification: Verification) -> bool:
+    """The user submitted the run or acts for the organization that made it or
+    owns the project: they may not verify it."""
+    return (
+        verification.submitted_by_id == user.pk
+        or is_member(user, verification.run.organization)
+        or is_member(user, verification.project.owner)
+    )
+
+
+def list_verifications(*, user: User) -> QuerySet[Verification]:
+    """Verifications the user may see: all for registry admins and for verifiers
+    of a verification body; their organizations' runs' for everyone else."""
+    verifications = Verification.objects.select_related(
+        "project",
+        "run",
+        "run__methodology",
+        "submitted_by",
+        "verifier",
+        "verification_body",
+        "batch",
+    ).defer("project__boundary", "run__boundary")
+    if has_role(user, Role.REGISTRY_ADMIN) or verification_body_of(user) is not None:
+        return verifications
+    if not user.is_authenticated:
+        return verifications.none()
+    return verifications.filter(run__organization__memberships__user=user).distinct()
+
+
+def get_verification_for_user(*, user: User, pk: int) -> Verification | None:
+    return list_verifications(user=user).defer(None).filter(pk=pk).first()
+
+
+def list_verification_queue(*, user: User) -> QuerySet[Verification]:
+    """Runs awaiting a decision that this verifier may take (none of their own
+    organizations'), oldest first."""
+    if verification_body_of(user) is None:
+        return Verification.objects.none()
+    own = Q(submitted_by=user) | Q(run__organization__memberships__user=user)
+    own |= Q(project__owner__memberships__user=user)
+    conflicted = Verification.objects.filter(own).values("pk")
+    return (
+        list_verifications(user=user)
+        .filter(status=Verification.Status.SUBMITTED)
+        .exclude(pk__in=conflicted)
+        .order_by("submitted_at", "pk")
+    )
+
+
+def can_decide_verification(user: User, verification: Verification) -> bool:
+    return (
+        verification.status == Verification.Status.SUBMITTED
+        and verification_body_of(user) is not None
+        and not is_verifier_conflicted(user, verification)
+    )
+
+
+def can_issue_verification(user: User, verification: Verification) -> bool:
+    return verification.status == Verification.Status.APPROVED and has_role(
+        user, Role.REGISTRY_ADMIN
+    )
+
+
+def can_submit_for(user: User, run: EstimationRun) -> bool:
+    """Bureau staff of the organization that made the run."""
+    return has_role(user, Role.BUREAU_STAFF) and is_member(user, run.organization)
+
+
+def list_resubmittable_runs(*, verification: Verification) -> QuerySet[EstimationRun]:
+    """Finished runs of the rejected verification's project, newest first: the
+    revised run (or the same one, once what the verifier asked for is done)."""
+    return (
+        EstimationRun.objects.filter(
+            project_id=verification.project_id,
+            status=EstimationRun.Status.SUCCEEDED,
+        )
+        .exclude(
+            verifications__status__in=[
+                Verification.Status.SUBMITTED,
+                Verification.Status.APPROVED,
+                Verification.Status.ISSUED,
+            ]
+        )
+        .select_related("methodology", "dataset")
+        .defer("boundary")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def preview_issuance(
+    verification: Verification, *, buffer_share=None
+) -> calculations.Issuance | None:
+    """What issuing the verification would create, at the methodology's buffer
+    share unless another is given; None if the arithmetic refuses the inputs."""
+    run = verification.run
+    methodology = run.methodology
+    try:
+        return calculations.issuance_quantities(
+            period_t_co2e=run.total_t_co2e_period,
+            estimate_years=run.years,
+            monitoring_years=calculations.period_years(
+                verification.monitoring_start, verification.monitoring_end
+            ),
+            uncertainty_deduction=methodology.uncertainty_deduction,
+            buffer_share=(
+                methodology.buffer_share if buffer_share is None else buffer_share
+            ),
+        )
+    except calculations.CalculationError:
+        return None

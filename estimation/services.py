@@ -5,6 +5,15 @@ translated ``ValidationError`` or ``PermissionDenied``); a run's inputs are
 fingerprinted before it starts and the methodology version it uses is frozen in
 the same transaction; ``execute_run`` is safe to retry (a finished run is left
 as it is).
+
+Verification and issuance (the end of this module): bureau staff submit a
+finished run of a registered project for a monitoring period; a verifier of a
+verification body that neither made the run nor owns the project approves or
+rejects it; a registry admin issues an approved one through
+``trading.services.issue_batch``. No run is issued twice, no project twice for
+overlapping monitoring periods, and nothing is issued if the run's inputs have
+changed since the verifier checked them or the boundary now overlaps another
+live project.
 """
 
 import hashlib
@@ -33,11 +42,19 @@ from estimation.models import (
     EstimationRun,
     LandCoverDataset,
     Methodology,
+    Verification,
+    percent_text,
 )
-from estimation.selectors import scheme_lookup
-from registry.models import Organization, Project, User
+from estimation.selectors import (
+    is_verifier_conflicted,
+    scheme_lookup,
+    verification_body_of,
+)
+from registry import services as registry_services
+from registry.models import Account, Organization, Project, ProjectEvent, User
 from registry.roles import Role
 from registry.selectors import has_role, is_member
+from trading import services as trading_services
 
 TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 RASTER_EXTENSIONS = (".tif", ".tiff")
@@ -546,3 +563,522 @@ def new_methodology_version(*, actor: User, methodology: Methodology) -> Methodo
         coefficient.methodology = copy
     Coefficient.objects.bulk_create(coefficients)
     return copy
+
+
+# Verification and issuance ---------------------------------------------------------
+
+
+def _stored_file_sha256(dataset: LandCoverDataset) -> str:
+    """SHA-256 of the dataset's file as stored now ("missing" if it is gone)."""
+    digest = hashlib.sha256()
+    try:
+        with dataset.file.storage.open(dataset.file.name, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1024 * 1024), b""):
+                digest.update(chunk)
+    except (OSError, ValueError):
+        return "missing"
+    return digest.hexdigest()
+
+
+def current_fingerprint(run: EstimationRun) -> str:
+    """The fingerprint of the run's inputs as they are now: the project's
+    current boundary, the bytes of the land-cover files, the class mappings and
+    the methodology's coefficients. Equal to ``run.fingerprint`` while nothing
+    the numbers rest on has changed. The engine version is the run's own: a
+    newer engine does not change what was computed and verified."""
+    run = (
+        EstimationRun.objects.select_related(
+            "project", "dataset__scheme", "baseline_dataset__scheme", "methodology"
+        )
+        .defer(None)
+        .get(pk=run.pk)
+    )
+    inputs = run_inputs(
+        boundary=run.project.boundary if run.project_id else run.boundary,
+        dataset=run.dataset,
+        baseline_dataset=run.baseline_dataset,
+        methodology=run.methodology,
+        period_start=run.period_start,
+        period_end=run.period_end,
+        price=run.price_cny_per_t_co2e,
+    )
+    inputs["engine"] = run.inputs.get("engine", ENGINE_VERSION)
+    for key, item in (
+        ("dataset", run.dataset),
+        ("baseline_dataset", run.baseline_dataset),
+    ):
+        if item is not None:
+            inputs[key]["sha256"] = _stored_file_sha256(item)
+    return fingerprint_inputs(inputs)
+
+
+def _field_error(field: str, message: str, code: str) -> ValidationError:
+    """A refusal shown on a form field that keeps its code for callers."""
+    return ValidationError({field: ValidationError(message, code=code)})
+
+
+def _period_text(start: date, end: date) -> str:
+    return f"{start.isoformat()} – {end.isoformat()}"
+
+
+def _refuse_issued_overlap(project: Project, start: date, end: date) -> None:
+    """No project is credited twice for the same days, however it was issued."""
+    issued = (
+        project.batches.filter(monitoring_start__lte=end, monitoring_end__gte=start)
+        .order_by("monitoring_start")
+        .first()
+    )
+    if issued is not None:
+        raise ValidationError(
+            _(
+                "Credits for %(period)s were already issued for this project "
+                "(batch %(batch)s): monitoring periods of one project may not "
+                "overlap."
+            )
+            % {
+                "period": _period_text(issued.monitoring_start, issued.monitoring_end),
+                "batch": issued.serial_label,
+            },
+            code="period_overlap",
+        )
+
+
+def _issuance(
+    verification: Verification, buffer_share: Decimal
+) -> calculations.Issuance:
+    run, methodology = verification.run, verification.run.methodology
+    try:
+        return calculations.issuance_quantities(
+            period_t_co2e=run.total_t_co2e_period,
+            estimate_years=run.years,
+            monitoring_years=calculations.period_years(
+                verification.monitoring_start, verification.monitoring_end
+            ),
+            uncertainty_deduction=methodology.uncertainty_deduction,
+            buffer_share=buffer_share,
+        )
+    except calculations.CalculationError as error:
+        raise ValidationError(
+            calculation_error_message(error), code=error.code
+        ) from None
+
+
+def _refuse_nothing_to_issue(issuance: calculations.Issuance) -> None:
+    if issuance.quantity < 1:
+        raise ValidationError(
+            _(
+                "After the uncertainty deduction the estimate over this period is "
+                "%(net)s t CO2e: less than one whole tonne, so there is nothing to "
+                "issue."
+            )
+            % {"net": issuance.net_t_co2e},
+            code="nothing_to_issue",
+        )
+
+
+def _lock_project(project_id: int) -> Project:
+    """The project's row, locked: verifications and issuances of one project
+    take their turn, so two overlapping periods cannot both get through."""
+    return Project.objects.select_for_update().get(pk=project_id)
+
+
+def _refuse_unless_registered(project: Project) -> None:
+    if project.status != Project.Status.REGISTERED:
+        raise ValidationError(
+            _(
+                "Project %(code)s is “%(status)s”: only a registered project's "
+                "estimates are verified and issued."
+            )
+            % {"code": project.code, "status": project.get_status_display()},
+            code="project_state",
+        )
+
+
+def _check_monitoring_period(
+    run: EstimationRun, project: Project, start: date, end: date
+) -> None:
+    if end < start:
+        raise _field_error(
+            "monitoring_end",
+            _("The monitoring period must end after it starts."),
+            "period",
+        )
+    if start < run.period_start or end > run.period_end:
+        raise ValidationError(
+            _(
+                "The monitoring period must lie within the run's period "
+                "(%(period)s): the estimate says nothing about other years."
+            )
+            % {"period": _period_text(run.period_start, run.period_end)},
+            code="period_outside_run",
+        )
+    if start < project.crediting_start or end > project.crediting_end:
+        raise ValidationError(
+            _(
+                "The monitoring period must lie within the project's crediting "
+                "period (%(period)s)."
+            )
+            % {"period": _period_text(project.crediting_start, project.crediting_end)},
+            code="period_outside_crediting",
+        )
+    if end >= timezone.localdate():
+        raise _field_error(
+            "monitoring_end",
+            _(
+                "Credits are issued for carbon already stored: the monitoring "
+                "period must have ended."
+            ),
+            "period_not_over",
+        )
+    _refuse_issued_overlap(project, start, end)
+
+
+@transaction.atomic
+def submit_for_verification(
+    *,
+    actor: User,
+    run: EstimationRun,
+    monitoring_start: date | None = None,
+    monitoring_end: date | None = None,
+    note: str = "",
+    revises: Verification | None = None,
+) -> Verification:
+    """Ask for an independent check of a finished run of a registered project
+    over a monitoring period (the run's period unless another is given, within
+    it); ``revises`` is the rejected verification this one answers."""
+    run = EstimationRun.objects.select_for_update().get(pk=run.pk)
+    if run.project_id is None:
+        raise ValidationError(
+            _("Only an estimate of a registered project can be verified."),
+            code="no_project",
+        )
+    if not (has_role(actor, Role.BUREAU_STAFF) and is_member(actor, run.organization)):
+        raise PermissionDenied(
+            _("Only bureau staff acting for %(organization)s can submit its runs.")
+            % {"organization": run.organization.display_name}
+        )
+    if run.status != EstimationRun.Status.SUCCEEDED:
+        raise ValidationError(
+            _(
+                "Only a finished estimation run can be verified; this one is "
+                "“%(status)s”."
+            )
+            % {"status": run.get_status_display()},
+            code="run_state",
+        )
+    project = _lock_project(run.project_id)
+    _refuse_unless_registered(project)
+    start = monitoring_start or run.period_start
+    end = monitoring_end or run.period_end
+    _check_monitoring_period(run, project, start, end)
+    if run.verifications.filter(status__in=Verification.OPEN_STATUSES).exists():
+        raise ValidationError(
+            _(
+                "This run has already been submitted for verification; a run is "
+                "verified and issued once."
+            ),
+            code="already_submitted",
+        )
+    pending = (
+        project.verifications.filter(
+            status__in=[Verification.Status.SUBMITTED, Verification.Status.APPROVED],
+            monitoring_start__lte=end,
+            monitoring_end__gte=start,
+        )
+        .order_by("pk")
+        .first()
+    )
+    if pending is not None:
+        raise ValidationError(
+            _(
+                "Verification #%(pk)s of this project for %(period)s is still open "
+                "and overlaps this monitoring period."
+            )
+            % {
+                "pk": pending.pk,
+                "period": _period_text(
+                    pending.monitoring_start, pending.monitoring_end
+                ),
+            },
+            code="period_overlap",
+        )
+    if revises is not None and (
+        revises.project_id != project.pk
+        or revises.status != Verification.Status.REJECTED
+    ):
+        raise ValidationError(
+            _("Only a rejected verification of the same project can be revised."),
+            code="revises",
+        )
+    verification = Verification(
+        run=run,
+        project=project,
+        monitoring_start=start,
+        monitoring_end=end,
+        revises=revises,
+        note=note.strip(),
+        submitted_by=actor,
+    )
+    _refuse_nothing_to_issue(_issuance(verification, run.methodology.buffer_share))
+    verification.full_clean()
+    verification.save()
+    registry_services.record_project_event(
+        project=project,
+        kind=ProjectEvent.Kind.VERIFICATION_SUBMITTED,
+        actor=actor,
+        reference=f"#{verification.pk} · {_period_text(start, end)}",
+        note=verification.note,
+    )
+    return verification
+
+
+def _locked_submitted(verification: Verification) -> Verification:
+    verification = (
+        Verification.objects.select_for_update(of=("self",))
+        .select_related("run__organization", "project__owner")
+        .get(pk=verification.pk)
+    )
+    if verification.status != Verification.Status.SUBMITTED:
+        raise ValidationError(
+            _("This verification is already “%(status)s”; it cannot be decided again.")
+            % {"status": verification.get_status_display()},
+            code="not_submitted",
+        )
+    return verification
+
+
+def _check_verifier(actor: User, verification: Verification) -> Organization:
+    body = verification_body_of(actor)
+    if body is None:
+        raise PermissionDenied(
+            _("Only a verifier acting for a verification body can verify estimates.")
+        )
+    if is_verifier_conflicted(actor, verification):
+        raise PermissionDenied(
+            _(
+                "You act for the organization that made or owns this estimate; a "
+                "verifier of another organization must verify it."
+            )
+        )
+    return body
+
+
+def _decide(
+    verification: Verification,
+    *,
+    actor: User,
+    body: Organization,
+    status: str,
+    reasons: str,
+    kind: str,
+) -> Verification:
+    verification.status = status
+    verification.verifier = actor
+    verification.verification_body = body
+    verification.reasons = reasons.strip()
+    verification.decided_at = timezone.now()
+    verification.save()
+    registry_services.record_project_event(
+        project=verification.project,
+        kind=kind,
+        actor=actor,
+        reference=f"#{verification.pk}",
+        note=verification.reasons,
+    )
+    return verification
+
+
+@transaction.atomic
+def approve_verification(
+    *, actor: User, verification: Verification, reasons: str = ""
+) -> Verification:
+    """The verifier confirms the calculation; the fingerprint of the run's inputs
+    as checked now is kept, for issuance to compare."""
+    verification = _locked_submitted(verification)
+    body = _check_verifier(actor, verification)
+    fingerprint = current_fingerprint(verification.run)
+    if fingerprint != verification.run.fingerprint:
+        raise ValidationError(
+            _(
+                "The inputs of run #%(run)s have changed since it was computed (its "
+                "boundary, land-cover file, class scheme or methodology): its "
+                "numbers no longer follow from them. Reject it so that the "
+                "submitter makes a new run."
+            )
+            % {"run": verification.run_id},
+            code="fingerprint",
+        )
+    verification.fingerprint = fingerprint
+    return _decide(
+        verification,
+        actor=actor,
+        body=body,
+        status=Verification.Status.APPROVED,
+        reasons=reasons,
+        kind=ProjectEvent.Kind.VERIFICATION_APPROVED,
+    )
+
+
+@transaction.atomic
+def reject_verification(
+    *, actor: User, verification: Verification, reasons: str
+) -> Verification:
+    """The verifier refuses the calculation, saying why; the submitter may
+    answer with a revised submission."""
+    if not reasons.strip():
+        raise _field_error(
+            "reasons",
+            _("Give the reasons: the submitter must know what to fix."),
+            "reasons",
+        )
+    verification = _locked_submitted(verification)
+    body = _check_verifier(actor, verification)
+    return _decide(
+        verification,
+        actor=actor,
+        body=body,
+        status=Verification.Status.REJECTED,
+        reasons=reasons,
+        kind=ProjectEvent.Kind.VERIFICATION_REJECTED,
+    )
+
+
+def _buffer_share(
+    verification: Verification, value, reason: str
+) -> tuple[Decimal, str]:
+    default = verification.run.methodology.buffer_share
+    if value is None or value == "":
+        return default, reason.strip()
+    try:
+        share = calculations.share_from(value, name="buffer share")
+    except calculations.CalculationError:
+        raise _field_error(
+            "buffer_share",
+            _("The buffer share must be at least 0 and less than 100 percent."),
+            "buffer_share",
+        ) from None
+    if share != share.quantize(Decimal("0.0001")):  # what the records can hold
+        raise _field_error(
+            "buffer_share",
+            _("Give the buffer share to at most two decimals of a percent."),
+            "buffer_share",
+        )
+    if share != default and not reason.strip():
+        raise _field_error(
+            "buffer_share_reason",
+            _(
+                "Give the reason for a buffer share other than the methodology's "
+                "%(default)s %%."
+            )
+            % {"default": percent_text(default)},
+            "buffer_share_reason",
+        )
+    return share, reason.strip()
+
+
+@transaction.atomic
+def issue_verification(
+    *,
+    actor: User,
+    verification: Verification,
+    buffer_share=None,
+    buffer_share_reason: str = "",
+) -> Verification:
+    """Issue an approved verification as one credit batch: whole tonnes over
+    the monitoring period after the uncertainty deduction (rounded down), of
+    which floor(quantity x buffer share) go to the buffer pool and the rest to
+    the project owner's holding account. ``buffer_share`` (0 to below 1)
+    overrides the methodology's, with a reason. One transaction: a refusal
+    issues nothing."""
+    if not has_role(actor, Role.REGISTRY_ADMIN):
+        raise PermissionDenied(_("Only a registry admin can issue credits."))
+    # Only the verification's row: the project's is locked later, in order.
+    verification = (
+        Verification.objects.select_for_update(of=("self",))
+        .select_related("run__methodology", "project")
+        .get(pk=verification.pk)
+    )
+    refusals = {
+        Verification.Status.SUBMITTED: _(
+            "This run has not been verified yet: only an approved verification "
+            "is issued."
+        ),
+        Verification.Status.REJECTED: _(
+            "This verification was rejected: nothing can be issued for it."
+        ),
+        Verification.Status.ISSUED: _(
+            "Credits were already issued for this verification (batch %(batch)s); "
+            "a run is issued once."
+        ),
+    }
+    if verification.status in refusals:
+        message = refusals[verification.status]
+        if verification.status == Verification.Status.ISSUED:
+            message %= {"batch": verification.batch.serial_label}
+        raise ValidationError(message, code=f"not_approved_{verification.status}")
+    share, reason = _buffer_share(verification, buffer_share, buffer_share_reason)
+    project = Project.objects.get(pk=verification.project_id)
+    _refuse_unless_registered(project)
+    run = verification.run
+    if run.verifications.filter(status=Verification.Status.ISSUED).exists():
+        raise ValidationError(
+            _("Credits were already issued for run #%(run)s; a run is issued once.")
+            % {"run": run.pk},
+            code="run_issued",
+        )
+    if current_fingerprint(run) != verification.fingerprint:
+        raise ValidationError(
+            _(
+                "The inputs of run #%(run)s have changed since the verifier checked "
+                "them (its boundary, land-cover file, class scheme or methodology): "
+                "nothing was issued. A new run must be made and verified."
+            )
+            % {"run": run.pk},
+            code="fingerprint",
+        )
+    # The boundary check takes registration's lock before the project's row,
+    # in the order registration takes them, so the two never deadlock.
+    registry_services.refuse_live_overlaps(project=project)
+    project = _lock_project(project.pk)
+    _refuse_unless_registered(project)
+    _refuse_issued_overlap(
+        project, verification.monitoring_start, verification.monitoring_end
+    )
+    issuance = _issuance(verification, share)
+    _refuse_nothing_to_issue(issuance)
+    holder = project.owner.accounts.filter(kind=Account.Kind.HOLDING).first()
+    if holder is None:
+        raise ValidationError(
+            _("%(owner)s has no holding account to receive the credits.")
+            % {"owner": project.owner.display_name},
+            code="no_holding_account",
+        )
+    batch = trading_services.issue_batch(
+        actor=actor,
+        project=project,
+        # The vintage is the year in which the monitoring period ends.
+        vintage=verification.monitoring_end.year,
+        monitoring_start=verification.monitoring_start,
+        monitoring_end=verification.monitoring_end,
+        quantity=issuance.quantity,
+        buffer_quantity=issuance.buffer_quantity,
+        holder_account=holder,
+        source=f"estimation-run:{run.pk} verification:{verification.pk}",
+    )
+    verification.status = Verification.Status.ISSUED
+    verification.batch = batch
+    verification.uncertainty_deduction = run.methodology.uncertainty_deduction
+    verification.buffer_share = share
+    verification.buffer_share_reason = reason
+    verification.issued_by = actor
+    verification.issued_at = timezone.now()
+    verification.full_clean(exclude=["run", "project", "revises", "batch"])
+    verification.save()
+    registry_services.record_project_event(
+        project=project,
+        kind=ProjectEvent.Kind.CREDITS_ISSUED,
+        actor=actor,
+        reference=f"{batch.serial_label} · {batch.quantity} t CO2e",
+        note=reason,
+    )
+    return verification

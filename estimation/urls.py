@@ -13,4 +13,28 @@ urlpatterns = [
     path("runs/<int:pk>/status.json", views.run_status, name="run-status"),
     path("runs/<int:pk>/landcover.png", views.run_landcover_png, name="run-landcover"),
     path("runs/<int:pk>/results.csv", views.run_csv, name="run-csv"),
+    path(
+        "runs/<int:pk>/verify/", views.verification_submit, name="verification-submit"
+    ),
+    path("verifications/", views.verification_list, name="verification-list"),
+    path(
+        "verifications/<int:pk>/",
+        views.verification_detail,
+        name="verification-detail",
+    ),
+    path(
+        "verifications/<int:pk>/resubmit/",
+        views.verification_resubmit,
+        name="verification-resubmit",
+    ),
+    path(
+        "verifications/<int:pk>/issue/",
+        views.verification_issue,
+        name="verification-issue",
+    ),
+    path(
+        "verifications/<int:pk>/<str:action>/",
+        views.verification_decide,
+        name="verification-decide",
+    ),
 ]

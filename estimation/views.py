@@ -7,25 +7,46 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from estimation import services
-from estimation.forms import DatasetUploadForm, RunForm
+from estimation.forms import (
+    DatasetUploadForm,
+    DecisionForm,
+    IssueForm,
+    ResubmitVerificationForm,
+    RunForm,
+    SubmitVerificationForm,
+)
 from estimation.maps import render_landcover_png
-from estimation.models import Ecosystem, EstimationRun
+from estimation.models import Ecosystem, EstimationRun, Verification, percent_text
 from estimation.selectors import (
+    can_decide_verification,
+    can_issue_verification,
+    can_submit_for,
     get_default_methodology,
     get_run_for_user,
+    get_verification_for_user,
     list_datasets,
     list_methodologies,
+    list_resubmittable_runs,
     list_runs,
+    list_verification_queue,
+    list_verifications,
+    preview_issuance,
 )
 from registry.boundaries import geojson_feature
 from registry.forms import add_service_errors
 from registry.models import Project
 from registry.roles import Role
-from registry.selectors import has_role, list_projects, list_user_organizations
+from registry.selectors import (
+    has_role,
+    list_projects,
+    list_user_organizations,
+    list_visible_documents,
+)
 
 ECOSYSTEM_COLOURS = {
     "forest": "#2f7d32",
@@ -145,9 +166,8 @@ def _run_or_404(request, pk) -> EstimationRun:
     return run
 
 
-@login_required
-def run_detail(request, pk):
-    run = _run_or_404(request, pk)
+def _run_context(run: EstimationRun) -> dict:
+    """The table, chart and map of a run: shared by its page and the verifier's."""
     results = list(run.results.all())
     largest = max((abs(row.sink_t_co2e_per_year) for row in results), default=0)
     bars = [
@@ -160,28 +180,48 @@ def run_detail(request, pk):
         }
         for row in results
     ]
-    return render(
-        request,
-        "estimation/run_detail.html",
-        {
-            "run": run,
-            "results": results,
-            "bars": bars,
-            "legend": [
-                (Ecosystem(key).label, colour)
-                for key, colour in ECOSYSTEM_COLOURS.items()
-            ],
-            "map_layers": {
-                "boundary": geojson_feature(run.boundary),
-                "landcover": (
-                    {"url": f"{request.path}landcover.png", "bounds": _bounds(run)}
-                    if run.status == EstimationRun.Status.SUCCEEDED
-                    and run.dataset.kind == "raster"
-                    else None
-                ),
-            },
+    return {
+        "run": run,
+        "results": results,
+        "bars": bars,
+        "legend": [
+            (Ecosystem(key).label, colour) for key, colour in ECOSYSTEM_COLOURS.items()
+        ],
+        "map_layers": {
+            "boundary": geojson_feature(run.boundary),
+            "landcover": (
+                {
+                    "url": reverse("estimation:run-landcover", args=[run.pk]),
+                    "bounds": _bounds(run),
+                }
+                if run.status == EstimationRun.Status.SUCCEEDED
+                and run.dataset.kind == "raster"
+                else None
+            ),
         },
-    )
+    }
+
+
+def _render_run(request, run, *, submit_form=None, status=200):
+    context = _run_context(run)
+    if (
+        run.status == EstimationRun.Status.SUCCEEDED
+        and run.project_id
+        and can_submit_for(request.user, run)
+    ):
+        context["submit_form"] = submit_form or SubmitVerificationForm(
+            initial={
+                "monitoring_start": run.period_start,
+                "monitoring_end": run.period_end,
+            }
+        )
+    context["verifications"] = list_verifications(user=request.user).filter(run=run)
+    return render(request, "estimation/run_detail.html", context, status=status)
+
+
+@login_required
+def run_detail(request, pk):
+    return _render_run(request, _run_or_404(request, pk))
 
 
 def _bounds(run):
@@ -277,3 +317,250 @@ def run_csv(request, pk):
     writer.writerow(["methodology", str(run.methodology)])
     writer.writerow(["fingerprint", run.fingerprint])
     return response
+
+
+# Verification and issuance ---------------------------------------------------------
+
+
+@login_required
+@require_POST
+def verification_submit(request, pk):
+    run = _run_or_404(request, pk)
+    form = SubmitVerificationForm(request.POST)
+    if form.is_valid():
+        try:
+            verification = services.submit_for_verification(
+                actor=request.user,
+                run=run,
+                monitoring_start=form.cleaned_data["monitoring_start"],
+                monitoring_end=form.cleaned_data["monitoring_end"],
+                note=form.cleaned_data["note"],
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(
+                request,
+                _("Run #%(run)s submitted for verification.") % {"run": run.pk},
+            )
+            return redirect("estimation:verification-detail", pk=verification.pk)
+    return _render_run(request, run, submit_form=form, status=400)
+
+
+@login_required
+def verification_list(request):
+    user = request.user
+    if not (
+        has_role(user, Role.VERIFIER)
+        or has_role(user, Role.BUREAU_STAFF)
+        or has_role(user, Role.REGISTRY_ADMIN)
+    ):
+        raise PermissionDenied(_("Only bureau staff, verifiers and admins see this."))
+    verifications = list_verifications(user=user)
+    return render(
+        request,
+        "estimation/verification_list.html",
+        {
+            "queue": list_verification_queue(user=user)[:200],
+            "to_issue": (
+                verifications.filter(status=Verification.Status.APPROVED).order_by(
+                    "decided_at", "pk"
+                )[:200]
+                if has_role(user, Role.REGISTRY_ADMIN)
+                else []
+            ),
+            "verifications": verifications[:100],
+            "is_verifier": has_role(user, Role.VERIFIER),
+        },
+    )
+
+
+def _verification_or_404(request, pk) -> Verification:
+    verification = get_verification_for_user(user=request.user, pk=pk)
+    if verification is None:
+        raise Http404(_("No such verification."))
+    return verification
+
+
+def _render_verification(
+    request,
+    verification,
+    *,
+    decision_form=None,
+    resubmit_form=None,
+    issue_form=None,
+    status=200,
+):
+    user = request.user
+    run = verification.run
+    context = _run_context(run)
+    methodology = run.methodology
+    scheme = run.dataset.scheme
+    current = services.current_fingerprint(run)
+    context.update(
+        {
+            "verification": verification,
+            "project": verification.project,
+            "methodology": methodology,
+            "coefficients": methodology.coefficients.all(),
+            "scheme": scheme,
+            "mappings": scheme.mappings.all(),
+            "current_fingerprint": current,
+            "fingerprint_matches": current
+            == (verification.fingerprint or run.fingerprint),
+            # Only an open verification is stopped by changed inputs; an issued
+            # one stands on what was checked then.
+            "blocks_issuance": current != (verification.fingerprint or run.fingerprint)
+            and verification.status
+            in (Verification.Status.SUBMITTED, Verification.Status.APPROVED),
+            "preview": preview_issuance(
+                verification,
+                buffer_share=verification.buffer_share,
+            ),
+            "run_datasets": [
+                dataset
+                for dataset in (run.dataset, run.baseline_dataset)
+                if dataset is not None
+            ],
+            "share_percent": percent_text(
+                verification.buffer_share
+                if verification.buffer_share is not None
+                else methodology.buffer_share
+            ),
+            "default_share_percent": percent_text(methodology.buffer_share),
+            "uncertainty_percent": percent_text(methodology.uncertainty_deduction),
+            "documents": list_visible_documents(
+                user=user, project=verification.project
+            ),
+            "revisions": verification.revisions.order_by("pk"),
+            "can_decide": can_decide_verification(user, verification),
+            "can_issue": can_issue_verification(user, verification),
+        }
+    )
+    if context["can_decide"]:
+        context["decision_form"] = decision_form or DecisionForm()
+    if context["can_issue"]:
+        context["issue_form"] = issue_form or IssueForm(
+            initial={"buffer_share_percent": percent_text(methodology.buffer_share)}
+        )
+    may_resubmit = (
+        verification.status == Verification.Status.REJECTED
+        and can_submit_for(user, run)
+        and not verification.revisions.exclude(
+            status=Verification.Status.REJECTED
+        ).exists()
+    )
+    if may_resubmit:
+        context["resubmit_form"] = resubmit_form or ResubmitVerificationForm(
+            runs=list_resubmittable_runs(verification=verification),
+            initial={
+                "monitoring_start": verification.monitoring_start,
+                "monitoring_end": verification.monitoring_end,
+            },
+        )
+    return render(
+        request, "estimation/verification_detail.html", context, status=status
+    )
+
+
+@login_required
+def verification_detail(request, pk):
+    return _render_verification(request, _verification_or_404(request, pk))
+
+
+@login_required
+@require_POST
+def verification_decide(request, pk, action):
+    if action not in ("approve", "reject"):
+        raise Http404
+    verification = _verification_or_404(request, pk)
+    form = DecisionForm(request.POST)
+    if form.is_valid():
+        service = (
+            services.approve_verification
+            if action == "approve"
+            else services.reject_verification
+        )
+        try:
+            service(
+                actor=request.user,
+                verification=verification,
+                reasons=form.cleaned_data["reasons"],
+            )
+        except ValidationError as error:
+            if hasattr(error, "error_dict"):
+                add_service_errors(form, error)
+            else:  # the verification's state: shown even where the form is not
+                for message in error.messages:
+                    messages.error(request, message)
+        else:
+            done = (
+                _("Verification #%(pk)s approved: a registry admin can now issue it.")
+                if action == "approve"
+                else _(
+                    "Verification #%(pk)s rejected; the submitter has been told why."
+                )
+            )
+            messages.success(request, done % {"pk": verification.pk})
+            return redirect("estimation:verification-detail", pk=verification.pk)
+    verification.refresh_from_db()
+    return _render_verification(request, verification, decision_form=form, status=400)
+
+
+@login_required
+@require_POST
+def verification_resubmit(request, pk):
+    verification = _verification_or_404(request, pk)
+    form = ResubmitVerificationForm(
+        request.POST, runs=list_resubmittable_runs(verification=verification)
+    )
+    if form.is_valid():
+        try:
+            revised = services.submit_for_verification(
+                actor=request.user,
+                run=form.cleaned_data["run"],
+                monitoring_start=form.cleaned_data["monitoring_start"],
+                monitoring_end=form.cleaned_data["monitoring_end"],
+                note=form.cleaned_data["note"],
+                revises=verification,
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(
+                request,
+                _("Resubmitted for verification as #%(pk)s.") % {"pk": revised.pk},
+            )
+            return redirect("estimation:verification-detail", pk=revised.pk)
+    return _render_verification(request, verification, resubmit_form=form, status=400)
+
+
+@login_required
+@require_POST
+def verification_issue(request, pk):
+    verification = _verification_or_404(request, pk)
+    form = IssueForm(request.POST)
+    if form.is_valid():
+        try:
+            verification = services.issue_verification(
+                actor=request.user,
+                verification=verification,
+                buffer_share=form.buffer_share(),
+                buffer_share_reason=form.cleaned_data["buffer_share_reason"],
+            )
+        except ValidationError as error:
+            if hasattr(error, "error_dict"):
+                add_service_errors(form, error)
+            else:  # the verification's state: shown even where the form is not
+                for message in error.messages:
+                    messages.error(request, message)
+        else:
+            batch = verification.batch
+            messages.success(
+                request,
+                _("Issued %(quantity)s t CO2e as batch %(batch)s.")
+                % {"quantity": batch.quantity, "batch": batch.serial_label},
+            )
+            return redirect("trading:batch-detail", pk=batch.pk)
+    verification.refresh_from_db()
+    return _render_verification(request, verification, issue_form=form, status=400)

@@ -11,6 +11,7 @@ from registry.models import (
     Organization,
     Project,
     ProjectDocument,
+    ProjectEvent,
     ProjectStatusChange,
     User,
 )
@@ -125,6 +126,17 @@ class ProjectStatusChangeInline(admin.TabularInline):
         return False
 
 
+class ProjectEventInline(admin.TabularInline):
+    model = ProjectEvent
+    extra = 0
+    fields = ["created_at", "kind", "actor", "reference", "note"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Project)
 class ProjectAdmin(ReadOnlyMapMixin, admin.ModelAdmin):
     list_display = [
@@ -168,7 +180,7 @@ class ProjectAdmin(ReadOnlyMapMixin, admin.ModelAdmin):
         "created_by",
         "created_at",
     ]
-    inlines = [ProjectDocumentInline, ProjectStatusChangeInline]
+    inlines = [ProjectDocumentInline, ProjectStatusChangeInline, ProjectEventInline]
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("county__boundary")

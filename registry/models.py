@@ -371,6 +371,42 @@ class ProjectStatusChange(models.Model):
         return f"{self.project_id}: {self.from_status or '-'} -> {self.to_status}"
 
 
+class ProjectEvent(models.Model):
+    """A step in a project's history other than a change of status: its
+    estimates' verification and the credits issued for it. Written by the apps
+    that take those steps (through ``registry.services.record_project_event``),
+    so the project page tells the whole story without importing them."""
+
+    class Kind(models.TextChoices):
+        VERIFICATION_SUBMITTED = (
+            "verification_submitted",
+            _("Submitted for verification"),
+        )
+        VERIFICATION_APPROVED = "verification_approved", _("Verification approved")
+        VERIFICATION_REJECTED = "verification_rejected", _("Verification rejected")
+        CREDITS_ISSUED = "credits_issued", _("Credits issued")
+
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="events"
+    )
+    kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
+    actor = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="project_events"
+    )
+    # Language-neutral pointer to what the step was about (numbers, dates, serials).
+    reference = models.CharField(_("reference"), max_length=200, blank=True)
+    note = models.TextField(_("note"), blank=True)
+    created_at = models.DateTimeField(_("at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name = _("project event")
+        verbose_name_plural = _("project events")
+
+    def __str__(self) -> str:
+        return f"{self.project_id}: {self.kind}"
+
+
 class CreditBatch(models.Model):
     """Credits issued for one project and vintage: whole tonnes of CO2e, one
     globally unique serial number per tonne, held as the range first..last.

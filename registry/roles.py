@@ -51,6 +51,8 @@ ROLE_PERMISSIONS: dict[Role, tuple[str, ...]] = {
         "estimation.view_landcoverdataset",
         "estimation.view_estimationrun",
         "estimation.view_ecosystemresult",
+        "estimation.view_verification",
+        "registry.view_projectevent",
         "registry.view_creditbatch",
         "trading.view_creditblock",
         "trading.view_ledgerentry",

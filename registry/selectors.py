@@ -2,17 +2,21 @@
 rules they imply: a user sees and changes only what their organization may."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from django.contrib.gis.geos import GEOSGeometry, MultiPolygon
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 
 from registry.boundaries import geodesic_area_ha
 from registry.models import (
     AdministrativeDivision,
+    CreditBatch,
     Organization,
     Project,
     ProjectDocument,
+    ProjectEvent,
+    ProjectStatusChange,
     User,
 )
 from registry.roles import Role
@@ -206,6 +210,46 @@ def find_project_overlaps(
 
 def list_status_changes(*, project: Project):
     return project.status_changes.select_related("actor").order_by("created_at", "pk")
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    """One row of a project's history: a status change or another step."""
+
+    at: datetime
+    change: ProjectStatusChange | None = None
+    event: ProjectEvent | None = None
+
+    @property
+    def actor(self) -> User:
+        return (self.change or self.event).actor
+
+
+def list_project_history(*, project: Project) -> list[HistoryItem]:
+    """Status changes and the other recorded steps (verification, issuance), in
+    the order they happened."""
+    items = [
+        HistoryItem(at=change.created_at, change=change)
+        for change in list_status_changes(project=project)
+    ]
+    items += [
+        HistoryItem(at=event.created_at, event=event)
+        for event in project.events.select_related("actor").order_by("created_at", "pk")
+    ]
+    # sorted() is stable: rows of one kind keep their own order on equal times.
+    return sorted(items, key=lambda item: item.at)
+
+
+def list_project_batches(*, project: Project) -> QuerySet[CreditBatch]:
+    return project.batches.select_related("project").order_by("monitoring_start", "pk")
+
+
+def get_project_credit_totals(*, project: Project) -> dict[str, int]:
+    """Credits issued to date: batches, tonnes issued, of which in the buffer."""
+    totals = project.batches.aggregate(
+        batches=Count("pk"), issued=Sum("quantity"), buffer=Sum("buffer_quantity")
+    )
+    return {key: value or 0 for key, value in totals.items()}
 
 
 def list_visible_documents(*, user: User, project: Project) -> list[ProjectDocument]:

@@ -32,6 +32,7 @@ from registry.models import (
     Organization,
     Project,
     ProjectDocument,
+    ProjectEvent,
     ProjectStatusChange,
     User,
 )
@@ -464,3 +465,32 @@ def close_project(*, actor: User, project: Project, reason: str) -> Project:
         reason=reason,
         reason_required=True,
     )
+
+
+# History and checks other apps need ------------------------------------------------
+
+
+@transaction.atomic
+def record_project_event(
+    *, project: Project, kind: str, actor: User, reference: str = "", note: str = ""
+) -> ProjectEvent:
+    """Add a step (verification, issuance) to the project's history. The caller
+    has checked that ``actor`` may take it; this only records it."""
+    event = ProjectEvent(
+        project=project,
+        kind=kind,
+        actor=actor,
+        reference=reference.strip()[:200],
+        note=note.strip(),
+    )
+    event.full_clean()
+    event.save()
+    return event
+
+
+def refuse_live_overlaps(*, project: Project) -> None:
+    """Raise ``OverlapError`` if the project's boundary now overlaps another live
+    project beyond the tolerance. Call inside the caller's transaction: the
+    check holds the same lock as registration until it commits."""
+    _serialize_boundary_checks()
+    _refuse_overlaps(project)

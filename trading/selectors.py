@@ -2,7 +2,7 @@
 
 from django.db.models import Q, QuerySet, Sum
 
-from registry.models import Account
+from registry.models import Account, CreditBatch
 from registry.roles import Role
 from registry.selectors import has_role
 from trading.models import CreditBlock, LedgerCheck, LedgerEntry, TradeRequest
@@ -126,3 +126,37 @@ def list_visible_entries(*, user, filters: dict) -> QuerySet[LedgerEntry]:
 
 def get_last_ledger_check() -> LedgerCheck | None:
     return LedgerCheck.objects.first()
+
+
+def get_batch(*, pk: int) -> CreditBatch | None:
+    """A batch with its project, for its public page (batches exist only for
+    registered projects, so every one is public)."""
+    return (
+        CreditBatch.objects.select_related("project__owner", "project__county")
+        .defer("project__boundary", "project__county__boundary")
+        .filter(pk=pk)
+        .first()
+    )
+
+
+def get_batch_whereabouts(*, batch: CreditBatch) -> dict[str, int]:
+    """Where a batch's credits are now, in tonnes, from one grouped query:
+    ``held`` (active in holders' accounts), ``buffer`` (active in the buffer
+    pool), ``reserved``, ``retired``, ``cancelled``; they add up to the batch."""
+    rows = (
+        CreditBlock.objects.filter(batch=batch)
+        .values("state", "account__kind")
+        .annotate(total=Sum("quantity"))
+        .order_by()
+    )
+    totals = dict.fromkeys(("held", "buffer", "reserved", "retired", "cancelled"), 0)
+    for row in rows:
+        state = row["state"]
+        if state == CreditBlock.State.ACTIVE:
+            key = (
+                "buffer" if row["account__kind"] == Account.Kind.BUFFER_POOL else "held"
+            )
+        else:
+            key = state
+        totals[key] += row["total"]
+    return totals

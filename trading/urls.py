@@ -11,6 +11,7 @@ urlpatterns = [
     path("requests/retirement/", views.retirement_create, name="retirement-create"),
     path("review/", views.review_queue, name="review-queue"),
     path("review/<int:pk>/<str:action>/", views.review_action, name="review-action"),
+    path("batches/<int:pk>/", views.batch_detail, name="batch-detail"),
     path("journal/", views.journal, name="journal"),
     path("journal.csv", views.journal_csv, name="journal-csv"),
 ]

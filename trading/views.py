@@ -20,6 +20,8 @@ from trading.models import CreditBlock, TradeRequest
 from trading.selectors import (
     get_account_balance,
     get_account_balances,
+    get_batch,
+    get_batch_whereabouts,
     get_last_ledger_check,
     list_account_entries,
     list_account_holdings,
@@ -276,3 +278,35 @@ def journal_csv(request):
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="ledger-journal.csv"'
     return response
+
+
+def batch_detail(request, pk):
+    """Public: a batch, what it rests on, and where its credits are now."""
+    batch = get_batch(pk=pk)
+    if batch is None:
+        raise Http404(_("No such batch."))
+    whereabouts = get_batch_whereabouts(batch=batch)
+    return render(
+        request,
+        "trading/batch_detail.html",
+        {
+            "batch": batch,
+            "whereabouts": whereabouts,
+            "holder_quantity": batch.quantity - batch.buffer_quantity,
+            "bars": [
+                {
+                    "key": key,
+                    "label": label,
+                    "tonnes": whereabouts[key],
+                    "percent": whereabouts[key] * 100 / batch.quantity,
+                }
+                for key, label in (
+                    ("held", _("Held by holders")),
+                    ("buffer", _("In the buffer pool")),
+                    ("reserved", _("Reserved by pending requests")),
+                    ("retired", _("Retired")),
+                    ("cancelled", _("Cancelled")),
+                )
+            ],
+        },
+    )

@@ -30,7 +30,7 @@ def test_public_project_list_and_page_with_maps(page_factory, screenshot):
     page.wait_for_selector("[data-project-map][data-loaded]")
     assert page.get_by_role("heading", name="百里杜鹃林区森林碳汇项目").is_visible()
     assert page.get_by_text("已登记").first.is_visible()
-    assert page.get_by_role("heading", name="状态历史").is_visible()
+    assert page.get_by_role("heading", name="历史记录").is_visible()
     screenshot(page, "project-detail-zh")
 
 

@@ -113,3 +113,59 @@ def run_for(staff, project, dataset, default_methodology, create_run):
         return create_run(**arguments)
 
     return make
+
+
+# Verification and issuance ---------------------------------------------------------
+
+
+@pytest.fixture
+def registry_operator(db):
+    from registry import services as registry_services
+    from registry.models import Organization
+
+    return registry_services.create_organization(
+        name_zh="登记中心",
+        name_en="Registry operator",
+        kind=Organization.Kind.REGISTRY_OPERATOR,
+        uscc="12520500MB18360416",
+    )
+
+
+@pytest.fixture
+def registry_admin(make_user, registry_operator):
+    return make_user(role=Role.REGISTRY_ADMIN, organization=registry_operator)
+
+
+@pytest.fixture
+def verification_body(db):
+    from registry.models import Organization
+
+    return OrganizationFactory(
+        name_en="Independent verifier", kind=Organization.Kind.VERIFIER
+    )
+
+
+@pytest.fixture
+def verifier(make_user, verification_body):
+    return make_user(role=Role.VERIFIER, organization=verification_body)
+
+
+@pytest.fixture
+def registered_project(project, staff, owner, registry_admin):
+    """The estimation ``project``, registered, its owner with a holding account."""
+    from registry import services as registry_services
+
+    registry_services.open_account(organization=owner, kind="holding")
+    registry_services.submit_project(actor=staff, project=project)
+    registry_services.approve_project(actor=registry_admin, project=project)
+    project.refresh_from_db()
+    return project
+
+
+@pytest.fixture
+def verified_run(registered_project, run_for):
+    """A finished run of the registered project over 2021-2025."""
+    run = run_for()
+    run.refresh_from_db()
+    assert run.status == "succeeded"
+    return run

@@ -47,3 +47,27 @@ def test_load_bijie_demo_refuses_production_settings():
     with pytest.raises(CommandError, match="production"):
         call_command("load_bijie_demo")
     assert not Organization.objects.exists()
+
+
+def test_the_demo_issues_credits_through_verification_once():
+    from estimation.models import Verification
+    from registry.models import CreditBatch, ProjectEvent
+
+    call_command("load_bijie_demo")
+    call_command("load_bijie_demo")
+
+    batches = list(CreditBatch.objects.select_related("project"))
+    assert {batch.project.name_en for batch in batches} == {
+        "Baili Azalea Forest Carbon Sink Project",
+        "Xinchun Village Collective Forest Carbon Project",
+    }
+    for batch in batches:
+        verification = Verification.objects.get(batch=batch)
+        # The methodology's buffer share, rounded down.
+        assert batch.buffer_quantity == int(batch.quantity * verification.buffer_share)
+        assert batch.quantity > batch.buffer_quantity
+        assert verification.verifier.username == "verifier_demo"
+        assert (
+            batch.project.events.filter(kind=ProjectEvent.Kind.CREDITS_ISSUED).count()
+            == 1
+        )

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from estimation.demo import load_demo_estimation
+from estimation.demo import load_demo_estimation, load_demo_issuance
 from registry.demo import (
     DEMO_PASSWORD,
     USERS,
@@ -22,10 +22,13 @@ class Command(BaseCommand):
         organizations = load_demo_organizations_and_users()
         projects = load_demo_projects(organizations)
         runs = load_demo_estimation(organizations)
+        batches = load_demo_issuance(runs)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Bijie demo ready: {len(organizations)} organizations, "
                 f"{len(projects)} projects, {len(runs)} estimation runs, "
+                f"{len(batches)} credit batches "
+                f"({sum(batch.quantity for batch in batches):,} t CO2e), "
                 f"{len(USERS)} users "
                 f"(password '{DEMO_PASSWORD}'): "
                 + ", ".join(user.username for user in USERS)
