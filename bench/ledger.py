@@ -329,9 +329,11 @@ def main() -> None:
             f"is {cost['statements']} SQL statements, {cost['client_ms']:.1f} ms of "
             f"CPU in Django's Python and {cost['server_ms']:.1f} ms in PostgreSQL; "
             f"with both on {os.cpu_count()} cores, at most "
-            f"{cost['ceiling']:,.0f} settled transfers/s. The journal's hash chain "
-            "is linked by a PostgreSQL trigger inside each transaction's last "
-            "statement, so its head is held only until the commit.",
+            f"{cost['ceiling']:,.0f} settled transfers/s. On PostgreSQL the "
+            "reservation and the settlement are one database function each, and the "
+            "journal is hashed and linked by its insert trigger inside each "
+            "transaction's last statement, so the chain's head is held only until "
+            "the commit.",
             "",
             "| issuance | median time | queries | ratio |",
             "|---|---|---|---|",

@@ -1,6 +1,7 @@
-"""SQL for the ledger's database guards (used by migrations and by the flush
+"""SQL for the ledger's database side (used by migrations and by the flush
 command): append-only journal triggers on PostgreSQL and SQLite, exclusion
-constraints over serial ranges on PostgreSQL, and PostgreSQL's chaining trigger."""
+constraints over serial ranges on PostgreSQL, PostgreSQL's chaining trigger and
+its one-statement reserve and settle functions."""
 
 from contextlib import contextmanager
 
@@ -57,47 +58,189 @@ POSTGRES_BACKWARD = [
     "DROP FUNCTION trading_ledger_append_only_row()",
     "DROP FUNCTION trading_ledger_append_only()",
 ]
-# The journal's hash chain, linked by the database as each entry is inserted:
-# the head is locked inside the INSERT (the last statement of every ledger
-# transaction) rather than a round trip earlier, so concurrent transactions
-# queue on it only for their commit. Same formula as trading.chain.link_hash;
-# a client cannot choose its own sequence or hashes.
-POSTGRES_CHAIN_FORWARD = [
-    """
-    CREATE OR REPLACE FUNCTION trading_ledger_link() RETURNS trigger AS $$
-    DECLARE
-        head_sequence bigint;
-        head_hash varchar(64);
-    BEGIN
+# The journal's hash chain, computed by the database as each entry is inserted
+# (the same formulas as trading.chain: the content as jsonb text, then the
+# link). The head is locked inside the INSERT, the last statement of every
+# ledger transaction, rather than a round trip earlier, so concurrent
+# transactions queue on it only for their commit. A client cannot choose its
+# own sequence or hashes.
+LINK_FUNCTION = """
+CREATE OR REPLACE FUNCTION trading_ledger_link() RETURNS trigger AS $$
+DECLARE
+    head_sequence bigint;
+    head_hash varchar(64);
+BEGIN
+    NEW.content_hash := encode(sha256(convert_to(jsonb_build_object(
+        'kind', NEW.kind,
+        'batch', NEW.batch_id,
+        'first_serial', NEW.first_serial,
+        'last_serial', NEW.last_serial,
+        'quantity', NEW.quantity,
+        'from_account', NEW.from_account_id,
+        'to_account', NEW.to_account_id,
+        'price_per_tonne', NEW.price_per_tonne::text,
+        'currency', NEW.currency,
+        'trade_request', NEW.trade_request_id,
+        'actor', NEW.actor_id,
+        'idempotency_key', NEW.idempotency_key,
+        'created_at', (extract(epoch FROM NEW.created_at) * 1000000)::bigint
+    )::text, 'UTF8')), 'hex');
+    SELECT last_sequence, last_hash INTO head_sequence, head_hash
+      FROM trading_ledgerhead WHERE id = 1 FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO trading_ledgerhead (id, last_sequence, last_hash)
+        VALUES (1, 0, repeat('0', 64)) ON CONFLICT (id) DO NOTHING;
         SELECT last_sequence, last_hash INTO head_sequence, head_hash
           FROM trading_ledgerhead WHERE id = 1 FOR UPDATE;
-        IF NOT FOUND THEN
-            INSERT INTO trading_ledgerhead (id, last_sequence, last_hash)
-            VALUES (1, 0, repeat('0', 64)) ON CONFLICT (id) DO NOTHING;
-            SELECT last_sequence, last_hash INTO head_sequence, head_hash
-              FROM trading_ledgerhead WHERE id = 1 FOR UPDATE;
-        END IF;
-        NEW.sequence := head_sequence + 1;
-        NEW.previous_hash := head_hash;
-        NEW.entry_hash := encode(sha256(convert_to(
-            head_hash || ':' || NEW.sequence || ':' || NEW.content_hash, 'UTF8'
-        )), 'hex');
-        UPDATE trading_ledgerhead
-           SET last_sequence = NEW.sequence, last_hash = NEW.entry_hash
-         WHERE id = 1;
-        RETURN NEW;
-    END
-    $$ LANGUAGE plpgsql
-    """,
-    """
-    CREATE TRIGGER trading_ledgerentry_link
-    BEFORE INSERT ON trading_ledgerentry
-    FOR EACH ROW EXECUTE FUNCTION trading_ledger_link()
-    """,
-]
+    END IF;
+    NEW.sequence := head_sequence + 1;
+    NEW.previous_hash := head_hash;
+    NEW.entry_hash := encode(sha256(convert_to(
+        head_hash || ':' || NEW.sequence || ':' || NEW.content_hash, 'UTF8'
+    )), 'hex');
+    UPDATE trading_ledgerhead
+       SET last_sequence = NEW.sequence, last_hash = NEW.entry_hash
+     WHERE id = 1;
+    RETURN NEW;
+END
+$$ LANGUAGE plpgsql
+"""
+LINK_TRIGGER = """
+CREATE TRIGGER trading_ledgerentry_link
+BEFORE INSERT ON trading_ledgerentry
+FOR EACH ROW EXECUTE FUNCTION trading_ledger_link()
+"""
+POSTGRES_CHAIN_FORWARD = [LINK_FUNCTION, LINK_TRIGGER]
 POSTGRES_CHAIN_BACKWARD = [
     "DROP TRIGGER trading_ledgerentry_link ON trading_ledgerentry",
     "DROP FUNCTION trading_ledger_link()",
+]
+
+# The two steps of every trade, each one statement on PostgreSQL: the same
+# rules as trading.services' Python (which SQLite uses; the whole test suite
+# runs on both), without a round trip per row. Locks in the services' order:
+# the spending account (reserve) or the request (settle), then its blocks,
+# and the journal head last, through the insert trigger.
+RESERVE_FUNCTION = """
+CREATE OR REPLACE FUNCTION trading_reserve(p_request bigint, p_actor bigint)
+RETURNS bigint AS $$
+-- Reserve the request's quantity from its account's active blocks, oldest
+-- batch first, splitting the last block used; returns the tonnes that were
+-- available (fewer than asked: nothing was changed).
+DECLARE
+    r trading_traderequest%ROWTYPE;
+    block record;
+    available bigint;
+    remaining bigint;
+    taken bigint;
+    batches bigint[] := '{}';
+    firsts bigint[] := '{}';
+    lasts bigint[] := '{}';
+BEGIN
+    SELECT * INTO STRICT r FROM trading_traderequest WHERE id = p_request;
+    PERFORM 1 FROM registry_account WHERE id = r.from_account_id FOR NO KEY UPDATE;
+    SELECT coalesce(sum(b.quantity), 0) INTO available
+      FROM trading_creditblock b
+      JOIN registry_creditbatch batch ON batch.id = b.batch_id
+     WHERE b.account_id = r.from_account_id AND b.state = 'active'
+       AND (r.batch_id IS NULL OR b.batch_id = r.batch_id)
+       AND (r.vintage IS NULL OR batch.vintage = r.vintage);
+    IF available < r.quantity THEN
+        RETURN available;
+    END IF;
+    remaining := r.quantity;
+    FOR block IN
+        SELECT b.id, b.batch_id, b.first_serial, b.last_serial, b.quantity
+          FROM trading_creditblock b
+          JOIN registry_creditbatch batch ON batch.id = b.batch_id
+         WHERE b.account_id = r.from_account_id AND b.state = 'active'
+           AND (r.batch_id IS NULL OR b.batch_id = r.batch_id)
+           AND (r.vintage IS NULL OR batch.vintage = r.vintage)
+         ORDER BY batch.issued_at, b.batch_id, b.first_serial
+           FOR NO KEY UPDATE OF b
+    LOOP
+        EXIT WHEN remaining = 0;
+        taken := least(block.quantity, remaining);
+        UPDATE trading_creditblock
+           SET last_serial = block.first_serial + taken - 1, quantity = taken,
+               state = 'reserved', trade_request_id = r.id, updated_at = now()
+         WHERE id = block.id;
+        IF taken < block.quantity THEN
+            INSERT INTO trading_creditblock (batch_id, account_id, first_serial,
+                last_serial, quantity, state, trade_request_id, updated_at)
+            VALUES (block.batch_id, r.from_account_id, block.first_serial + taken,
+                block.last_serial, block.quantity - taken, 'active', NULL, now());
+        END IF;
+        batches := batches || block.batch_id;
+        firsts := firsts || block.first_serial;
+        lasts := lasts || (block.first_serial + taken - 1);
+        remaining := remaining - taken;
+    END LOOP;
+    INSERT INTO trading_ledgerentry (kind, batch_id, first_serial, last_serial,
+        quantity, from_account_id, to_account_id, price_per_tonne, currency,
+        trade_request_id, actor_id, idempotency_key, created_at)
+    SELECT 'reserve', m.batch, m.first, m.last, m.last - m.first + 1,
+           r.from_account_id, r.from_account_id, NULL, '', r.id, p_actor,
+           r.idempotency_key, now()
+      FROM unnest(batches, firsts, lasts) WITH ORDINALITY AS m(batch, first, last, n)
+     ORDER BY m.n;
+    RETURN available;
+END
+$$ LANGUAGE plpgsql
+"""
+SETTLE_FUNCTION = """
+CREATE OR REPLACE FUNCTION trading_settle(p_request bigint, p_actor bigint,
+    OUT settled boolean, OUT outcome varchar, OUT review_time timestamptz) AS $$
+-- Settle a pending, unexpired request: its reserved blocks move to the buyer
+-- or become retired or cancelled. If settled is false nothing changed, and
+-- outcome says why (the request's status; 'overdue': pending past its time).
+DECLARE
+    r trading_traderequest%ROWTYPE;
+BEGIN
+    UPDATE trading_traderequest
+       SET status = 'settled', reviewed_by_id = p_actor, reviewed_at = now()
+     WHERE id = p_request AND status = 'pending' AND expires_at > now()
+    RETURNING * INTO r;
+    IF NOT FOUND THEN
+        settled := false;
+        SELECT request.status INTO STRICT outcome
+          FROM trading_traderequest request WHERE request.id = p_request;
+        IF outcome = 'pending' THEN
+            outcome := 'overdue';
+        END IF;
+        RETURN;
+    END IF;
+    WITH moved AS (
+        UPDATE trading_creditblock
+           SET account_id = r.to_account_id, trade_request_id = NULL,
+               updated_at = now(),
+               state = CASE r.kind WHEN 'transfer' THEN 'active'
+                                   WHEN 'retirement' THEN 'retired'
+                                   ELSE 'cancelled' END
+         WHERE trade_request_id = r.id AND state = 'reserved'
+        RETURNING batch_id, first_serial, last_serial, quantity
+    )
+    INSERT INTO trading_ledgerentry (kind, batch_id, first_serial, last_serial,
+        quantity, from_account_id, to_account_id, price_per_tonne, currency,
+        trade_request_id, actor_id, idempotency_key, created_at)
+    SELECT CASE r.kind WHEN 'transfer' THEN 'transfer'
+                       WHEN 'retirement' THEN 'retire'
+                       ELSE 'cancel' END,
+           moved.batch_id, moved.first_serial, moved.last_serial, moved.quantity,
+           r.from_account_id, r.to_account_id, r.price_per_tonne,
+           CASE WHEN r.price_per_tonne IS NULL THEN '' ELSE r.currency END,
+           r.id, p_actor, '', now()
+      FROM moved ORDER BY moved.batch_id, moved.first_serial;
+    settled := true;
+    outcome := r.status;
+    review_time := r.reviewed_at;
+END
+$$ LANGUAGE plpgsql
+"""
+POSTGRES_TRADE_FORWARD = [LINK_FUNCTION, RESERVE_FUNCTION, SETTLE_FUNCTION]
+POSTGRES_TRADE_BACKWARD = [
+    "DROP FUNCTION trading_settle(bigint, bigint)",
+    "DROP FUNCTION trading_reserve(bigint, bigint)",
 ]
 SQLITE_FORWARD = [
     """
@@ -142,3 +285,44 @@ def ledger_purge_allowed(connection):
                     cursor.execute(statement)
     else:
         yield
+
+
+def relink_journal(apps, schema_editor) -> None:
+    """Recompute every entry's hashes in the current form of trading.chain, in
+    sequence order (a migration's step when that form changes): the entries'
+    contents are untouched, and the append-only guard is lifted for this step
+    alone."""
+    from trading import chain
+    from trading.models import LedgerEntry as CurrentEntry
+
+    entries = apps.get_model("trading", "LedgerEntry")
+    head = apps.get_model("trading", "LedgerHead")
+    vendor = schema_editor.connection.vendor
+    guard = "ALTER TABLE trading_ledgerentry {} TRIGGER trading_ledgerentry_append_only"
+    if vendor == "postgresql":
+        schema_editor.execute(guard.format("DISABLE"))
+    elif vendor == "sqlite":
+        # Altering the table rebuilds it on SQLite, which drops its triggers;
+        # they are put back below in every case.
+        for statement in SQLITE_BACKWARD:
+            schema_editor.execute(
+                statement.replace("DROP TRIGGER", "DROP TRIGGER IF EXISTS")
+            )
+    previous, sequence = chain.GENESIS, 0
+    for entry in entries.objects.order_by("sequence"):
+        sequence = entry.sequence
+        content = chain.content_hash(CurrentEntry.payload(entry))
+        link = chain.link_hash(previous, sequence, content)
+        entries.objects.filter(pk=entry.pk).update(
+            content_hash=content, previous_hash=previous, entry_hash=link
+        )
+        previous = link
+    if sequence:
+        head.objects.update_or_create(
+            pk=1, defaults={"last_sequence": sequence, "last_hash": previous}
+        )
+    if vendor == "postgresql":
+        schema_editor.execute(guard.format("ENABLE"))
+    elif vendor == "sqlite":
+        for statement in SQLITE_FORWARD:
+            schema_editor.execute(statement)

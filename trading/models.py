@@ -17,11 +17,16 @@ append-only triggers; on SQLite the same triggers):
 Each transfer nets to zero: blocks change account or state, never number.
 """
 
+from decimal import Decimal
+
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from registry.models import Account, CreditBatch, User
+from trading import chain
+
+CENTS = Decimal("0.01")
 
 
 class SerialAllocator(models.Model):
@@ -198,9 +203,9 @@ class CreditBlock(models.Model):
 class LedgerEntry(models.Model):
     """One change of holdings. Never updated or deleted (database triggers refuse
     it); ``entry_hash`` chains it to the entry before (see ``trading/chain.py``).
-    ``sequence``, ``previous_hash`` and ``entry_hash`` are assigned on insert: by
-    a trigger on PostgreSQL (hence the database defaults, so the insert returns
-    them), by ``trading.services`` on SQLite."""
+    ``sequence`` and the three hashes are assigned on insert: by a trigger on
+    PostgreSQL (hence the database defaults, so the insert returns them), by
+    ``trading.services`` on SQLite."""
 
     class Kind(models.TextChoices):
         ISSUE = "issue", _("Issue")
@@ -250,7 +255,7 @@ class LedgerEntry(models.Model):
     )
     idempotency_key = models.CharField(_("idempotency key"), max_length=100, blank=True)
     created_at = models.DateTimeField(_("recorded at"))
-    content_hash = models.CharField(_("content hash"), max_length=64)
+    content_hash = models.CharField(_("content hash"), max_length=64, db_default="")
     previous_hash = models.CharField(_("previous hash"), max_length=64, db_default="")
     entry_hash = models.CharField(
         _("entry hash"), max_length=64, unique=True, db_default=""
@@ -279,7 +284,8 @@ class LedgerEntry(models.Model):
         return f"{self.sequence} {self.kind} {self.quantity} t"
 
     def payload(self) -> dict:
-        """The fields ``content_hash`` covers (the sequence is in the link)."""
+        """The fields ``content_hash`` covers (the sequence is in the link), as
+        PostgreSQL's chaining trigger renders them (trading/db_guards.py)."""
         return {
             "kind": self.kind,
             "batch": self.batch_id,
@@ -289,13 +295,15 @@ class LedgerEntry(models.Model):
             "from_account": self.from_account_id,
             "to_account": self.to_account_id,
             "price_per_tonne": (
-                None if self.price_per_tonne is None else str(self.price_per_tonne)
+                None
+                if self.price_per_tonne is None
+                else str(Decimal(self.price_per_tonne).quantize(CENTS))
             ),
             "currency": self.currency,
             "trade_request": self.trade_request_id,
             "actor": self.actor_id,
             "idempotency_key": self.idempotency_key,
-            "created_at": self.created_at.isoformat(),
+            "created_at": chain.microseconds(self.created_at),
         }
 
 

@@ -5,11 +5,15 @@ Locking, in one order so transactions never deadlock: the account credits leave
 (reserve, release), or else the request under review (approval), then its
 blocks, and the journal head last of all: every transaction appends to the
 journal as its final statement, so the head is held only until the commit
-(on PostgreSQL the insert trigger takes it; see ``_append``). Approval needs no
+(on PostgreSQL the insert trigger takes it). Approval needs no
 account lock: the reserved blocks belong to the request alone, and receiving
 credits cannot overdraw an account. On SQLite the IMMEDIATE transactions
 serialize writers and ``select_for_update`` is a no-op; the invariants hold the
 same way.
+
+On PostgreSQL a reservation and a settlement are one statement each, functions
+in ``trading/db_guards.py`` that take the same steps as ``_reserve`` and
+``_settle`` here (see ``_trades_in_database``).
 
 Refusals raise ``ValidationError`` (bad input, not enough credits, wrong state)
 or ``PermissionDenied`` with translated messages, and change nothing.
@@ -84,6 +88,22 @@ class Movement:
     currency: str = ""
 
 
+def _trades_in_database() -> bool:
+    """PostgreSQL hashes the journal in a trigger and reserves and settles in
+    one statement each (trading/db_guards.py); elsewhere (SQLite) this module's
+    Python does the same steps. The whole test suite runs on both."""
+    return connection.vendor == "postgresql"
+
+
+def _call(function: str, *arguments):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT * FROM {function}({', '.join(['%s'] * len(arguments))})",
+            arguments,
+        )
+        return cursor.fetchone()
+
+
 def _append(
     movements: list[Movement],
     *,
@@ -112,10 +132,9 @@ def _append(
             idempotency_key=idempotency_key,
             created_at=now,
         )
-        entry.content_hash = chain.content_hash(entry.payload())
         entries.append(entry)
-    if connection.vendor != "postgresql":
-        _link(entries)  # PostgreSQL's insert trigger links them instead
+    if not _trades_in_database():
+        _link(entries)  # PostgreSQL's insert trigger hashes and links them instead
     return LedgerEntry.objects.bulk_create(entries)
 
 
@@ -127,6 +146,7 @@ def _link(entries: list[LedgerEntry]) -> None:
     if head is None:
         head = LedgerHead(pk=1, last_sequence=0, last_hash=chain.GENESIS)
     for entry in entries:
+        entry.content_hash = chain.content_hash(entry.payload())
         entry.sequence = head.last_sequence + 1
         entry.previous_hash = head.last_hash
         entry.entry_hash = chain.link_hash(
@@ -256,9 +276,10 @@ def issue_batch(
 
 
 def _request_hash(body: dict) -> str:
-    return hashlib.sha256(
-        chain.canonical(json.loads(json.dumps(body, default=str)))
-    ).hexdigest()
+    canonical = json.dumps(
+        body, default=str, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _existing_for_key(actor: User, key: str, body_hash: str) -> TradeRequest | None:
@@ -290,9 +311,31 @@ def _check_may_spend(actor: User, account: Account) -> None:
         )
 
 
+def _not_enough(request: TradeRequest, available: int) -> ValidationError:
+    return ValidationError(
+        {
+            "quantity": _(
+                "Only %(available)s t are available (not reserved) in account "
+                "%(account)s for this request; %(wanted)s t were asked for."
+            )
+            % {
+                "available": f"{available:,}",
+                "account": request.from_account.number,
+                "wanted": f"{request.quantity:,}",
+            }
+        },
+        code="insufficient_credits",
+    )
+
+
 def _reserve(request: TradeRequest, actor: User) -> None:
     """Reserve ``request.quantity`` active serials of its account, oldest batch
     first, splitting the last block; refuse if there are not enough."""
+    if _trades_in_database():
+        (available,) = _call("trading_reserve", request.pk, actor.pk)
+        if available < request.quantity:
+            raise _not_enough(request, available)
+        return
     _lock_accounts(request.from_account_id)
     # of=self: the ordering joins the batch, whose row must not be locked too
     # (the journal's foreign-key checks share-lock it while holding the head).
@@ -306,20 +349,7 @@ def _reserve(request: TradeRequest, actor: User) -> None:
     blocks = list(blocks.order_by("batch__issued_at", "batch_id", "first_serial"))
     available = sum(block.quantity for block in blocks)
     if available < request.quantity:
-        raise ValidationError(
-            {
-                "quantity": _(
-                    "Only %(available)s t are available (not reserved) in account "
-                    "%(account)s for this request; %(wanted)s t were asked for."
-                )
-                % {
-                    "available": f"{available:,}",
-                    "account": request.from_account.number,
-                    "wanted": f"{request.quantity:,}",
-                }
-            },
-            code="insufficient_credits",
-        )
+        raise _not_enough(request, available)
     remaining = request.quantity
     movements = []
     for block in blocks:
@@ -557,35 +587,57 @@ def approve_request(*, actor: User, request: TradeRequest) -> TradeRequest:
     Only the request row is locked, by the one statement that moves it from
     pending to settled (so two reviewers cannot both win): its reserved blocks
     belong to it alone, and receiving credits cannot overdraw an account, so no
-    account lock is needed. A request's parties, kind and price never change
-    after it is made, so they are read from the object passed in."""
+    account lock is needed."""
     _check_reviewer(actor, request)
+    if _trades_in_database():
+        settled, status, reviewed_at = _call("trading_settle", request.pk, actor.pk)
+    else:
+        settled, status, reviewed_at = _settle(request, actor)
+    if status == OVERDUE:
+        raise ValidationError(
+            _("This request has expired; its credits are being released."),
+            code="expired",
+        )
+    if not settled:
+        raise _not_pending(TradeRequest(pk=request.pk, status=status))
+    request.status = TradeRequest.Status.SETTLED
+    request.reviewed_by, request.reviewed_at = actor, reviewed_at
+    return request
+
+
+# What settling a pending request past its expiry returns (it stays pending
+# until the expiry task releases it).
+OVERDUE = "overdue"
+
+SETTLEMENT = {
+    TradeRequest.Kind.TRANSFER: (LedgerEntry.Kind.TRANSFER, CreditBlock.State.ACTIVE),
+    TradeRequest.Kind.RETIREMENT: (LedgerEntry.Kind.RETIRE, CreditBlock.State.RETIRED),
+    TradeRequest.Kind.CANCELLATION: (
+        LedgerEntry.Kind.CANCEL,
+        CreditBlock.State.CANCELLED,
+    ),
+}
+
+
+def _settle(request: TradeRequest, actor: User) -> tuple[bool, str, object]:
+    """``trading_settle`` in Python (SQLite): whether this call settled the
+    request, its status (or OVERDUE) and the review time. A request's parties,
+    kind and price never change after it is made, so they are read from the
+    object passed in."""
     now = timezone.now()
     settled = TradeRequest.objects.filter(
         pk=request.pk, status=TradeRequest.Status.PENDING, expires_at__gt=now
     ).update(status=TradeRequest.Status.SETTLED, reviewed_by=actor, reviewed_at=now)
     if not settled:
-        current = TradeRequest.objects.get(pk=request.pk)
-        if current.status != TradeRequest.Status.PENDING:
-            raise _not_pending(current)
-        raise ValidationError(
-            _("This request has expired; its credits are being released."),
-            code="expired",
+        status = TradeRequest.objects.values_list("status", flat=True).get(
+            pk=request.pk
         )
-    kind, state = {
-        TradeRequest.Kind.TRANSFER: (
-            LedgerEntry.Kind.TRANSFER,
-            CreditBlock.State.ACTIVE,
-        ),
-        TradeRequest.Kind.RETIREMENT: (
-            LedgerEntry.Kind.RETIRE,
-            CreditBlock.State.RETIRED,
-        ),
-        TradeRequest.Kind.CANCELLATION: (
-            LedgerEntry.Kind.CANCEL,
-            CreditBlock.State.CANCELLED,
-        ),
-    }[request.kind]
+        return (
+            False,
+            (OVERDUE if status == TradeRequest.Status.PENDING else status),
+            None,
+        )
+    kind, state = SETTLEMENT[request.kind]
     blocks = list(
         CreditBlock.objects.select_for_update()
         .filter(trade_request=request, state=CreditBlock.State.RESERVED)
@@ -607,10 +659,8 @@ def approve_request(*, actor: User, request: TradeRequest) -> TradeRequest:
         )
         for block in blocks
     ]
-    request.status = TradeRequest.Status.SETTLED
-    request.reviewed_by, request.reviewed_at = actor, now
     _append(movements, actor=actor, trade_request=request)
-    return request
+    return True, TradeRequest.Status.SETTLED, now
 
 
 def _release(request: TradeRequest, actor: User | None) -> None:
