@@ -112,43 +112,16 @@ def _setup():
     return admin.pk, project.pk, holders
 
 
-def _client(args):
-    """One client: settle transfers (request + an admin's approval) in a loop."""
-    index, admin_pk, holders, hot = args
-    connections.close_all()
+def _trader(admin_pk, seller_holder, buyer_holder, prefix):
+    """A function settling the n-th transfer (1-7 t at 90 CNY) from the seller's
+    account to the buyer's: a request, then a registry admin's approval."""
     from registry.models import Account, User
     from trading import services
 
     admin = User.objects.get(pk=admin_pk)
-    seller_account_pk, seller_pk = holders[0] if hot else holders[index]
-    seller = User.objects.get(pk=seller_pk)
-    seller_account = Account.objects.get(pk=seller_account_pk)
-    buyer_account = Account.objects.get(pk=holders[CLIENTS + index][0])
-    for n in range(TRANSFERS_PER_CLIENT):
-        request = services.request_transfer(
-            actor=seller,
-            from_account=seller_account,
-            to_account=buyer_account,
-            quantity=1 + n % 7,
-            price_per_tonne="90.00",
-            idempotency_key=f"{'hot' if hot else 'spread'}-{index}-{n}",
-        )
-        services.approve_request(actor=admin, request=request)
-    connections.close_all()
-    return TRANSFERS_PER_CLIENT
-
-
-def _cost_per_transfer(admin_pk, holders) -> dict:
-    """One client alone: statements, and CPU in this process (Django) and in its
-    PostgreSQL backend (read from /proc: the server is local), per settled
-    transfer. N cores can settle at most N / (their sum) per second."""
-    from registry.models import Account, User
-    from trading import services
-
-    admin = User.objects.get(pk=admin_pk)
-    seller = User.objects.get(pk=holders[1][1])
-    seller_account = Account.objects.get(pk=holders[1][0])
-    buyer_account = Account.objects.get(pk=holders[CLIENTS + 1][0])
+    seller = User.objects.get(pk=seller_holder[1])
+    seller_account = Account.objects.get(pk=seller_holder[0])
+    buyer_account = Account.objects.get(pk=buyer_holder[0])
 
     def settle(n):
         request = services.request_transfer(
@@ -157,9 +130,34 @@ def _cost_per_transfer(admin_pk, holders) -> dict:
             to_account=buyer_account,
             quantity=1 + n % 7,
             price_per_tonne="90.00",
-            idempotency_key=f"cost-{n}",
+            idempotency_key=f"{prefix}-{n}",
         )
         services.approve_request(actor=admin, request=request)
+
+    return settle
+
+
+def _client(args):
+    """One client: settle transfers (request + an admin's approval) in a loop."""
+    index, admin_pk, holders, hot = args
+    connections.close_all()
+    settle = _trader(
+        admin_pk,
+        holders[0] if hot else holders[index],
+        holders[CLIENTS + index],
+        f"{'hot' if hot else 'spread'}-{index}",
+    )
+    for n in range(TRANSFERS_PER_CLIENT):
+        settle(n)
+    connections.close_all()
+    return TRANSFERS_PER_CLIENT
+
+
+def _cost_per_transfer(admin_pk, holders) -> dict:
+    """One client alone: statements, and CPU in this process (Django) and in its
+    PostgreSQL backend (read from /proc: the server is local), per settled
+    transfer. N cores can settle at most N / (their sum) per second."""
+    settle = _trader(admin_pk, holders[1], holders[CLIENTS + 1], "cost")
 
     def backend_cpu_seconds(pid):
         stat = Path(f"/proc/{pid}/stat").read_text()

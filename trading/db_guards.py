@@ -258,6 +258,18 @@ SQLITE_BACKWARD = [
 ]
 
 
+def run_for_vendor(statements_by_vendor: dict[str, list[str]]):
+    """A RunPython function executing the statements for the migrating
+    database's vendor (none for other vendors)."""
+
+    def run(apps, schema_editor):
+        vendor = schema_editor.connection.vendor
+        for statement in statements_by_vendor.get(vendor, []):
+            schema_editor.execute(statement, params=None)
+
+    return run
+
+
 @contextmanager
 def ledger_purge_allowed(connection):
     """Let ``flush`` empty the journal: the only sanctioned way (tests, a fresh

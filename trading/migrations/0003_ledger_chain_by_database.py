@@ -12,15 +12,9 @@ from trading.db_guards import (
     POSTGRES_CHAIN_BACKWARD,
     POSTGRES_CHAIN_FORWARD,
     relink_journal,
+    run_for_vendor,
 )
 
-
-def _run(statements_by_vendor):
-    def run(apps, schema_editor):
-        for statement in statements_by_vendor.get(schema_editor.connection.vendor, []):
-            schema_editor.execute(statement, params=None)
-
-    return run
 
 
 class Migration(migrations.Migration):
@@ -58,7 +52,7 @@ class Migration(migrations.Migration):
         ),
         migrations.RunPython(relink_journal, migrations.RunPython.noop),
         migrations.RunPython(
-            _run({"postgresql": POSTGRES_CHAIN_FORWARD}),
-            _run({"postgresql": POSTGRES_CHAIN_BACKWARD}),
+            run_for_vendor({"postgresql": POSTGRES_CHAIN_FORWARD}),
+            run_for_vendor({"postgresql": POSTGRES_CHAIN_BACKWARD}),
         ),
     ]

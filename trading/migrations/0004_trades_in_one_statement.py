@@ -9,15 +9,9 @@ from trading.db_guards import (
     POSTGRES_TRADE_BACKWARD,
     POSTGRES_TRADE_FORWARD,
     relink_journal,
+    run_for_vendor,
 )
 
-
-def _run(statements_by_vendor):
-    def run(apps, schema_editor):
-        for statement in statements_by_vendor.get(schema_editor.connection.vendor, []):
-            schema_editor.execute(statement, params=None)
-
-    return run
 
 
 class Migration(migrations.Migration):
@@ -32,8 +26,8 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RunPython(
-            _run({"postgresql": POSTGRES_TRADE_FORWARD}),
-            _run({"postgresql": POSTGRES_TRADE_BACKWARD}),
+            run_for_vendor({"postgresql": POSTGRES_TRADE_FORWARD}),
+            run_for_vendor({"postgresql": POSTGRES_TRADE_BACKWARD}),
         ),
         migrations.RunPython(relink_journal, migrations.RunPython.noop),
     ]
