@@ -23,6 +23,7 @@ class NavItem:
 NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem(_("Home"), "home"),
     NavItem(_("Projects"), "registry:project-list"),
+    NavItem(_("Public registry"), "public:search"),
     NavItem(
         _("Register a project"), "registry:project-create", roles=(Role.BUREAU_STAFF,)
     ),
@@ -35,6 +36,9 @@ NAV_ITEMS: tuple[NavItem, ...] = (
         _("Verification"),
         "estimation:verification-list",
         roles=(Role.BUREAU_STAFF, Role.VERIFIER, Role.REGISTRY_ADMIN),
+    ),
+    NavItem(
+        _("My credits"), "trading:dashboard", roles=(Role.BUYER, Role.BUREAU_STAFF)
     ),
     NavItem(
         _("Accounts"),

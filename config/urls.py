@@ -13,10 +13,12 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("config.api_urls")),
     path("", registry_views.home, name="home"),
     path("account/", registry_views.account, name="account"),
     path("estimation/", include("estimation.urls")),
     path("ledger/", include("trading.urls")),
+    path("", include("public.urls")),
     path("", include("registry.urls")),
 ]
 

@@ -180,3 +180,17 @@ def preview_issuance(
         )
     except calculations.CalculationError:
         return None
+
+
+def list_class_schemes() -> QuerySet[ClassScheme]:
+    return ClassScheme.objects.prefetch_related("mappings").order_by("slug")
+
+
+def get_open_verification(*, run: EstimationRun) -> Verification | None:
+    """The run's verification that is not rejected (a run has at most one):
+    the one its issuance rests on."""
+    return (
+        run.verifications.filter(status__in=Verification.OPEN_STATUSES)
+        .order_by("-pk")
+        .first()
+    )

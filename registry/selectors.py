@@ -258,3 +258,20 @@ def list_visible_documents(*, user: User, project: Project) -> list[ProjectDocum
         for document in project.documents.select_related("project__owner")
         if can_view_document(user, document)
     ]
+
+
+def list_visible_organizations(*, user: User) -> QuerySet[Organization]:
+    """The user's organizations; every organization for registry admins."""
+    if has_role(user, Role.REGISTRY_ADMIN):
+        return Organization.objects.order_by("name_en", "pk")
+    return list_user_organizations(user=user)
+
+
+def list_batches() -> QuerySet[CreditBatch]:
+    """Every issued batch, newest first (all are public: batches exist only for
+    registered projects)."""
+    return (
+        CreditBatch.objects.select_related("project__owner")
+        .defer("project__boundary")
+        .order_by("-issued_at", "-pk")
+    )

@@ -7,6 +7,7 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import cache_page
 from django.views.decorators.http import require_GET, require_POST
 
@@ -266,13 +267,26 @@ def project_edit(request, code):
     return _render_form(request, form, project=project, status=status)
 
 
+# Lazy: translated for each request's language, not once at import.
 ACTIONS = {
-    "submit": (services.submit_project, False, _("Project submitted for review.")),
-    "approve": (services.approve_project, True, _("Project registered.")),
-    "return": (services.return_project, True, _("Project returned to its owner.")),
-    "suspend": (services.suspend_project, True, _("Project suspended.")),
-    "reinstate": (services.reinstate_project, True, _("Project reinstated.")),
-    "close": (services.close_project, True, _("Project closed.")),
+    "submit": (
+        services.submit_project,
+        False,
+        gettext_lazy("Project submitted for review."),
+    ),
+    "approve": (services.approve_project, True, gettext_lazy("Project registered.")),
+    "return": (
+        services.return_project,
+        True,
+        gettext_lazy("Project returned to its owner."),
+    ),
+    "suspend": (services.suspend_project, True, gettext_lazy("Project suspended.")),
+    "reinstate": (
+        services.reinstate_project,
+        True,
+        gettext_lazy("Project reinstated."),
+    ),
+    "close": (services.close_project, True, gettext_lazy("Project closed.")),
 }
 
 

@@ -8,14 +8,19 @@ PY=.venv/bin/python
 
 for module in bench/*.py; do
   name=$(basename "$module" .py)
-  case "$name" in __init__|report|ledger|_*) continue ;; esac
+  case "$name" in __init__|report|ledger|certificates|_*) continue ;; esac
   echo "== bench.$name (embedded)"
   "$PY" -m "bench.$name"
 done
 
+# wrk (Debian's) loads the web server from a separate process.
+if ! command -v wrk >/dev/null && [ "$(id -u)" -eq 0 ]; then
+  EXTRA_DEBIAN_PACKAGES="wrk" bash scripts/bootstrap.sh
+fi
+
 if stack_env=$(bash scripts/production_stack.sh); then
   while IFS= read -r line; do export "${line?}"; done <<< "$stack_env"
-  for name in overlap ledger; do
+  for name in overlap ledger certificates; do
     echo "== bench.$name (PostgreSQL/PostGIS)"
     "$PY" -m "bench.$name"
   done

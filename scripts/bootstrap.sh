@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 
 VENV=.venv
 # Libraries GeoDjango loads (GDAL, GEOS, PROJ, SpatiaLite), gettext for the
-# translation catalogues, and the venv module for Debian's Python.
+# translation catalogues, the venv module for Debian's Python, and the CJK font
+# that certificate PDFs embed.
 DEBIAN_PACKAGES=(libgdal32 libgeos-c1v5 libproj25 libsqlite3-mod-spatialite gettext
-  python3 python3-venv ${EXTRA_DEBIAN_PACKAGES:-})
+  python3 python3-venv fonts-wqy-microhei ${EXTRA_DEBIAN_PACKAGES:-})
 
 say() { printf 'bootstrap: %s\n' "$*"; }
 die() { printf 'bootstrap: %s\n' "$*" >&2; exit 1; }

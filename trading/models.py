@@ -17,6 +17,7 @@ append-only triggers; on SQLite the same triggers):
 Each transfer nets to zero: blocks change account or state, never number.
 """
 
+import secrets
 from decimal import Decimal
 
 from django.db import models
@@ -337,3 +338,63 @@ class LedgerCheck(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ran_at:%Y-%m-%d %H:%M} {'ok' if self.ok else 'FAILED'}"
+
+
+def new_certificate_token() -> str:
+    """128 random bits, URL-safe: the certificate's public address."""
+    return secrets.token_urlsafe(16)
+
+
+class Certificate(models.Model):
+    """The public proof of one settled retirement, made in the transaction that
+    settles it (``trading.certificates.issue_certificate``).
+
+    ``number`` (e.g. BJ-RC-2026-000123) is for people to cite; it is sequential,
+    so the public addresses use ``token`` instead: 128 random bits, so that a
+    doctored or mistyped address finds nothing rather than another real
+    certificate. The serial ranges, projects and vintages are those of the
+    request's retire entries in the journal, whose hashes prove it."""
+
+    number = models.CharField(  # noqa: DJ001 (NULL until assigned; unique)
+        _("certificate number"), max_length=24, unique=True, null=True, editable=False
+    )
+    token = models.CharField(
+        _("verification code"),
+        max_length=32,
+        unique=True,
+        default=new_certificate_token,
+        editable=False,
+    )
+    trade_request = models.OneToOneField(
+        TradeRequest, on_delete=models.PROTECT, related_name="certificate"
+    )
+    account = models.ForeignKey(
+        Account,
+        on_delete=models.PROTECT,
+        related_name="certificates",
+        verbose_name=_("retired from account"),
+    )
+    beneficiary = models.CharField(_("beneficiary"), max_length=200)
+    beneficiary_public = models.BooleanField(_("beneficiary named publicly"))
+    purpose = models.CharField(
+        _("purpose"), max_length=16, choices=TradeRequest.Purpose.choices
+    )
+    reporting_year = models.PositiveSmallIntegerField(
+        _("reporting year"), null=True, blank=True
+    )
+    quantity = models.PositiveBigIntegerField(_("quantity (t CO2e)"))
+    retired_at = models.DateTimeField(_("retired at"))
+
+    class Meta:
+        ordering = ["-retired_at", "-pk"]
+        verbose_name = _("retirement certificate")
+        verbose_name_plural = _("retirement certificates")
+        indexes = [models.Index(fields=["retired_at", "id"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="certificate_quantity_positive"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.number or f"#{self.pk}"

@@ -5,7 +5,13 @@ from django.db.models import Q, QuerySet, Sum
 from registry.models import Account, CreditBatch
 from registry.roles import Role
 from registry.selectors import has_role
-from trading.models import CreditBlock, LedgerCheck, LedgerEntry, TradeRequest
+from trading.models import (
+    Certificate,
+    CreditBlock,
+    LedgerCheck,
+    LedgerEntry,
+    TradeRequest,
+)
 
 
 def get_account_balance(*, account: Account) -> dict[str, int]:
@@ -160,3 +166,41 @@ def get_batch_whereabouts(*, batch: CreditBatch) -> dict[str, int]:
             key = state
         totals[key] += row["total"]
     return totals
+
+
+def list_holdings(*, accounts) -> list[dict]:
+    """Active and reserved tonnes per account, batch and state, in one query."""
+    return list(
+        CreditBlock.objects.filter(
+            account__in=accounts,
+            state__in=[CreditBlock.State.ACTIVE, CreditBlock.State.RESERVED],
+        )
+        .values(
+            "account__number",
+            "batch_id",
+            "batch__vintage",
+            "batch__project__code",
+            "state",
+        )
+        .annotate(total=Sum("quantity"))
+        .order_by("account__number", "batch__vintage", "batch_id", "state")
+    )
+
+
+def list_pending_requests_from(*, accounts) -> QuerySet[TradeRequest]:
+    return (
+        TradeRequest.objects.filter(
+            from_account__in=accounts, status=TradeRequest.Status.PENDING
+        )
+        .select_related("from_account", "to_account")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def list_account_certificates(*, accounts) -> QuerySet[Certificate]:
+    """Certificates of retirements from these accounts, newest first."""
+    return (
+        Certificate.objects.filter(account__in=accounts)
+        .select_related("account")
+        .order_by("-retired_at", "-pk")
+    )

@@ -34,7 +34,7 @@ from django.utils.translation import gettext as _
 from registry.models import Account, CreditBatch, Project, User
 from registry.roles import Role
 from registry.selectors import get_user_organization_ids, has_role
-from trading import chain
+from trading import certificates, chain
 from trading.models import (
     CreditBlock,
     LedgerEntry,
@@ -47,6 +47,12 @@ from trading.serials import split
 MAX_QUANTITY = 10**12  # t CO2e; far above any real batch, below bigint
 
 
+def _field_error(field: str, message: str, code: str) -> ValidationError:
+    """A refusal tied to a form field that keeps its code (a plain dict of
+    messages would drop it): forms show it by the field, the API reports it."""
+    return ValidationError({field: ValidationError(message, code=code)})
+
+
 def whole_tonnes(value, *, field: str = "quantity") -> int:
     """A positive whole number of tonnes from user input, or a ValidationError."""
     if isinstance(value, (bool, float)):
@@ -56,22 +62,17 @@ def whole_tonnes(value, *, field: str = "quantity") -> int:
     except (InvalidOperation, ValueError):
         number = None
     if number is None or not number.is_finite():
-        raise ValidationError(
-            {field: _("Enter a whole number of tonnes.")}, code="not_a_number"
-        )
+        raise _field_error(field, _("Enter a whole number of tonnes."), "not_a_number")
     if number != number.to_integral_value():
-        raise ValidationError(
-            {field: _("Credits are whole tonnes: enter a whole number.")},
-            code="fractional",
+        raise _field_error(
+            field, _("Credits are whole tonnes: enter a whole number."), "fractional"
         )
     if number <= 0:
-        raise ValidationError(
-            {field: _("The quantity must be at least 1 tonne.")}, code="not_positive"
+        raise _field_error(
+            field, _("The quantity must be at least 1 tonne."), "not_positive"
         )
     if number > MAX_QUANTITY:
-        raise ValidationError(
-            {field: _("The quantity is too large.")}, code="too_large"
-        )
+        raise _field_error(field, _("The quantity is too large."), "too_large")
     return int(number)
 
 
@@ -312,19 +313,18 @@ def _check_may_spend(actor: User, account: Account) -> None:
 
 
 def _not_enough(request: TradeRequest, available: int) -> ValidationError:
-    return ValidationError(
-        {
-            "quantity": _(
-                "Only %(available)s t are available (not reserved) in account "
-                "%(account)s for this request; %(wanted)s t were asked for."
-            )
-            % {
-                "available": f"{available:,}",
-                "account": request.from_account.number,
-                "wanted": f"{request.quantity:,}",
-            }
+    return _field_error(
+        "quantity",
+        _(
+            "Only %(available)s t are available (not reserved) in account "
+            "%(account)s for this request; %(wanted)s t were asked for."
+        )
+        % {
+            "available": f"{available:,}",
+            "account": request.from_account.number,
+            "wanted": f"{request.quantity:,}",
         },
-        code="insufficient_credits",
+        "insufficient_credits",
     )
 
 
@@ -434,9 +434,10 @@ def _create_request(*, actor: User, idempotency_key: str, **fields) -> TradeRequ
 
 def _holding(account: Account) -> None:
     if account.kind != Account.Kind.HOLDING:
-        raise ValidationError(
-            {"to_account": _("Credits can only be transferred to a holding account.")},
-            code="account_kind",
+        raise _field_error(
+            "to_account",
+            _("Credits can only be transferred to a holding account."),
+            "account_kind",
         )
 
 
@@ -456,9 +457,8 @@ def request_transfer(
     _check_may_spend(actor, from_account)
     _holding(to_account)
     if to_account.pk == from_account.pk:
-        raise ValidationError(
-            {"to_account": _("Choose another account to transfer to.")},
-            code="same_account",
+        raise _field_error(
+            "to_account", _("Choose another account to transfer to."), "same_account"
         )
     try:
         price = Decimal(str(price_per_tonne)).quantize(Decimal("0.01"))
@@ -467,8 +467,8 @@ def request_transfer(
             {"price_per_tonne": _("Enter the price as a number, e.g. 95.70.")}
         ) from None
     if not price.is_finite() or price < 0:
-        raise ValidationError(
-            {"price_per_tonne": _("The price cannot be negative.")}, code="price"
+        raise _field_error(
+            "price_per_tonne", _("The price cannot be negative."), "price"
         )
     return _create_request(
         actor=actor,
@@ -602,6 +602,8 @@ def approve_request(*, actor: User, request: TradeRequest) -> TradeRequest:
         raise _not_pending(TradeRequest(pk=request.pk, status=status))
     request.status = TradeRequest.Status.SETTLED
     request.reviewed_by, request.reviewed_at = actor, reviewed_at
+    if request.kind == TradeRequest.Kind.RETIREMENT:
+        certificates.issue_certificate(request=request)
     return request
 
 

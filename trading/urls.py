@@ -5,6 +5,7 @@ from trading import views
 app_name = "trading"
 
 urlpatterns = [
+    path("dashboard/", views.dashboard, name="dashboard"),
     path("accounts/", views.account_list, name="account-list"),
     path("accounts/<str:number>/", views.account_detail, name="account-detail"),
     path("requests/transfer/", views.transfer_create, name="transfer-create"),

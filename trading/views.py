@@ -23,10 +23,13 @@ from trading.selectors import (
     get_batch,
     get_batch_whereabouts,
     get_last_ledger_check,
+    list_account_certificates,
     list_account_entries,
     list_account_holdings,
     list_account_requests,
+    list_holdings,
     list_pending_requests,
+    list_pending_requests_from,
     list_spendable_accounts,
     list_user_accounts,
     list_visible_entries,
@@ -46,6 +49,27 @@ def account_list(request):
                 (account, get_account_balance(account=account))
                 for account in accounts[:200]
             ]
+        },
+    )
+
+
+@login_required
+def dashboard(request):
+    """A holder's credits at a glance: holdings, pending requests, certificates,
+    and a retire action per holding. Only the user's own organizations'."""
+    accounts = list(list_spendable_accounts(user=request.user))
+    holdings = [
+        {**row, "state_label": CreditBlock.State(row["state"]).label}
+        for row in list_holdings(accounts=accounts)
+    ]
+    return render(
+        request,
+        "trading/dashboard.html",
+        {
+            "accounts": accounts,
+            "holdings": holdings,
+            "pending": list(list_pending_requests_from(accounts=accounts)[:50]),
+            "certificates": list(list_account_certificates(accounts=accounts)[:100]),
         },
     )
 
@@ -82,6 +106,9 @@ def _request_form(request, form_class, template, submit):
     initial = {}
     if request.GET.get("account"):
         initial["from_account"] = accounts.filter(number=request.GET["account"]).first()
+    vintage = request.GET.get("vintage", "")
+    if vintage.isdigit() and len(vintage) == 4:
+        initial["vintage"] = int(vintage)
     form = form_class(request.POST or None, accounts=accounts, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:

@@ -71,3 +71,16 @@ def test_the_demo_issues_credits_through_verification_once():
             batch.project.events.filter(kind=ProjectEvent.Kind.CREDITS_ISSUED).count()
             == 1
         )
+
+
+def test_the_demo_settles_one_retirement_with_a_chinese_beneficiary(client):
+    from trading.models import Certificate, TradeRequest
+
+    call_command("load_bijie_demo")
+    call_command("load_bijie_demo")
+
+    certificate = Certificate.objects.get()
+    assert certificate.beneficiary == "贵州绿筑建设集团有限公司"
+    assert TradeRequest.objects.filter(status="settled").count() == 2
+    page = client.get(f"/verify/{certificate.token}/")
+    assert 'data-valid="true"' in page.content.decode()

@@ -213,6 +213,8 @@ def test_more_than_the_unreserved_balance_is_refused(
     with pytest.raises(ValidationError) as raised:
         _transfer(seller, seller_account, buyer_account, quantity=101)
     assert "Only 100 t are available" in raised.value.message_dict["quantity"][0]
+    # The code survives for the API's error body.
+    assert raised.value.error_dict["quantity"][0].code == "insufficient_credits"
     assert _snapshot() == before
 
 

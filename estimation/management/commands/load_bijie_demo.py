@@ -8,6 +8,7 @@ from registry.demo import (
     load_demo_organizations_and_users,
     load_demo_projects,
 )
+from trading.demo import load_demo_retirement
 
 
 class Command(BaseCommand):
@@ -23,12 +24,15 @@ class Command(BaseCommand):
         projects = load_demo_projects(organizations)
         runs = load_demo_estimation(organizations)
         batches = load_demo_issuance(runs)
+        certificate = load_demo_retirement()
         self.stdout.write(
             self.style.SUCCESS(
                 f"Bijie demo ready: {len(organizations)} organizations, "
                 f"{len(projects)} projects, {len(runs)} estimation runs, "
                 f"{len(batches)} credit batches "
                 f"({sum(batch.quantity for batch in batches):,} t CO2e), "
+                f"retirement certificate "
+                f"{certificate.number if certificate else '(none)'}, "
                 f"{len(USERS)} users "
                 f"(password '{DEMO_PASSWORD}'): "
                 + ", ".join(user.username for user in USERS)

@@ -1,0 +1,77 @@
+"""Pure arithmetic behind the public registry's figures: no Django, Decimal
+money, whole-tonne credits."""
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from decimal import ROUND_HALF_UP, Decimal
+
+CENTS = Decimal("0.01")
+MAX_SERIAL_DIGITS = 18  # serials are bigint; longer input is no serial
+CERTIFICATE_NUMBER = re.compile(r"^BJ-RC-\d{4}-\d{6,}$")
+CERTIFICATE_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,32}$")
+
+
+def parse_serial(text: str) -> int | None:
+    """A serial number typed by a person ("4,210", " 0000004210 "), or None."""
+    digits = re.sub(r"[\s,_]", "", text or "")
+    if not re.fullmatch(rf"[0-9]{{1,{MAX_SERIAL_DIGITS}}}", digits):
+        return None
+    number = int(digits)
+    return number if number > 0 else None
+
+
+def is_certificate_number(text: str) -> bool:
+    return bool(CERTIFICATE_NUMBER.match((text or "").strip().upper()))
+
+
+def is_certificate_token(text: str) -> bool:
+    return bool(CERTIFICATE_TOKEN.match(text or ""))
+
+
+def volume_and_average_price(
+    rows: Iterable[tuple[object, Decimal, int]],
+) -> list[tuple[object, int, Decimal]]:
+    """(key, price, tonnes) rows -> (key, tonnes, volume-weighted average price)
+    per key, in key order. Prices are per tonne; the average is rounded to cents."""
+    tonnes: dict = defaultdict(int)
+    value: dict = defaultdict(Decimal)
+    for key, price, quantity in rows:
+        tonnes[key] += quantity
+        value[key] += Decimal(price) * quantity
+    return [
+        (
+            key,
+            tonnes[key],
+            (value[key] / tonnes[key]).quantize(CENTS, ROUND_HALF_UP)
+            if tonnes[key]
+            else Decimal("0.00"),
+        )
+        for key in sorted(tonnes)
+    ]
+
+
+def rank_by_total(
+    rows: Iterable[tuple[str, Decimal, Decimal]],
+) -> list[tuple[str, Decimal, Decimal, Decimal]]:
+    """(ecosystem, area ha, sink t CO2e/yr) rows of many projects -> per
+    ecosystem (ecosystem, area, sink, share of the total sink), largest sink
+    first: the study's ranking."""
+    area: dict = defaultdict(Decimal)
+    sink: dict = defaultdict(Decimal)
+    for ecosystem, area_ha, sink_t in rows:
+        area[ecosystem] += Decimal(area_ha)
+        sink[ecosystem] += Decimal(sink_t)
+    total = sum(sink.values(), Decimal(0))
+    ranked = sorted(sink, key=lambda ecosystem: (-sink[ecosystem], ecosystem))
+    return [
+        (
+            ecosystem,
+            area[ecosystem],
+            sink[ecosystem],
+            (sink[ecosystem] / total if total else Decimal(0)).quantize(
+                Decimal("0.0001"), ROUND_HALF_UP
+            ),
+        )
+        for ecosystem in ranked
+    ]

@@ -1,0 +1,344 @@
+"""Reads for the public registry. This layer sits above the apps (it may read
+estimation and trading together, which trading may not); it writes nothing.
+
+Holder privacy: a holding account's organization is named only when the account
+is marked public (``Account.is_public``); a beneficiary only when the retirement
+asked for it (``Certificate.beneficiary_public``).
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Prefetch, Q, QuerySet, Sum
+from django.db.models.functions import ExtractYear, TruncMonth
+
+from estimation.models import EcosystemResult, EstimationRun, Verification
+from public import figures
+from registry.models import Account, CreditBatch, Project
+from trading.models import Certificate, CreditBlock, LedgerEntry
+
+SEARCH_LIMIT = 20
+
+
+def holder_name(account: Account | None) -> str:
+    """The organization's name where the holder made it public, else ""."""
+    if account is None:
+        return ""
+    if account.kind != Account.Kind.HOLDING or account.is_public:
+        return account.organization.display_name
+    return ""
+
+
+# Certificates -----------------------------------------------------------------
+
+
+def get_certificate(*, token: str, with_holder: bool = True) -> Certificate | None:
+    """The certificate at this public address; its holding account and
+    organization too unless ``with_holder`` is False (the verification page,
+    which must stay cheap, does not show them)."""
+    if not figures.is_certificate_token(token):
+        return None
+    certificates = Certificate.objects.filter(token=token).order_by()
+    if with_holder:
+        certificates = certificates.select_related("account__organization")
+    return next(iter(certificates[:1]), None)
+
+
+def get_certificate_by_number(*, number: str) -> Certificate | None:
+    number = (number or "").strip().upper()
+    if not figures.is_certificate_number(number):
+        return None
+    return Certificate.objects.filter(number=number).first()
+
+
+def get_batch_ecosystems(*, batch_ids) -> dict[int, list[dict]]:
+    """Per batch: the ecosystems of the verified estimate it was issued from,
+    largest sink first, with their share of its sink. One query."""
+    rows = (
+        EcosystemResult.objects.filter(
+            run__verifications__batch_id__in=list(batch_ids),
+            run__verifications__status=Verification.Status.ISSUED,
+        )
+        .values_list(
+            "run__verifications__batch_id",
+            "ecosystem",
+            "area_ha",
+            "sink_t_co2e_per_year",
+        )
+        .order_by()
+    )
+    per_batch: dict[int, list] = {}
+    for batch_id, ecosystem, area_ha, sink in rows:
+        per_batch.setdefault(batch_id, []).append((ecosystem, area_ha, sink))
+    return {
+        batch_id: [
+            {"ecosystem": ecosystem, "area_ha": area, "sink": sink, "share": share}
+            for ecosystem, area, sink, share in figures.rank_by_total(batch_rows)
+            if sink > 0
+        ]
+        for batch_id, batch_rows in per_batch.items()
+    }
+
+
+def certificate_ecosystems(entries: list[LedgerEntry]) -> list[dict]:
+    """The ecosystems behind a certificate's credits, as ``{"ecosystem", "share"}``
+    weighted by the tonnes retired from each batch; a batch issued without an
+    estimate counts as its project's ecosystem focus."""
+    ecosystems = get_batch_ecosystems(batch_ids={entry.batch_id for entry in entries})
+    rows = []
+    for entry in entries:
+        shares = ecosystems.get(entry.batch_id) or [
+            {"ecosystem": entry.batch.project.ecosystem_focus, "share": Decimal(1)}
+        ]
+        rows.extend(
+            (item["ecosystem"], Decimal(0), item["share"] * entry.quantity)
+            for item in shares
+        )
+    return [
+        {"ecosystem": ecosystem, "share": share}
+        for ecosystem, _area, _tonnes, share in figures.rank_by_total(rows)
+    ]
+
+
+# Search and lookup --------------------------------------------------------------
+
+
+def _public_projects() -> QuerySet[Project]:
+    return (
+        Project.objects.filter(status__in=Project.PUBLIC_STATUSES)
+        .select_related("county")
+        .defer("boundary", "county__boundary")
+    )
+
+
+def search(*, query: str) -> dict:
+    """Projects, batches and certificates that match the words typed: a few
+    queries, each limited; the ORM passes the text as a parameter."""
+    text = query.strip()
+    serial = figures.parse_serial(text)
+    projects = _public_projects().filter(
+        Q(code__icontains=text)
+        | Q(name_zh__icontains=text)
+        | Q(name_en__icontains=text)
+    )
+    batches = list_batches()
+    if serial is not None:
+        batches = batches.filter(first_serial__lte=serial, last_serial__gte=serial)
+    else:
+        batches = batches.filter(
+            Q(project__code__icontains=text)
+            | Q(project__name_zh__icontains=text)
+            | Q(project__name_en__icontains=text)
+        )
+    certificates = list_retirements()
+    if figures.is_certificate_number(text):
+        certificates = certificates.filter(number=text.upper())
+    else:
+        certificates = certificates.filter(
+            Q(number__icontains=text)
+            | Q(beneficiary__icontains=text, beneficiary_public=True)
+        )
+    return {
+        "serial": serial,
+        "projects": list(projects.order_by("code")[:SEARCH_LIMIT]),
+        "batches": list(batches[:SEARCH_LIMIT]),
+        "certificates": list(certificates[:SEARCH_LIMIT]),
+    }
+
+
+@dataclass
+class SerialLookup:
+    serial: int
+    batch: CreditBatch
+    block: CreditBlock | None
+    holder: str
+    certificate: Certificate | None
+
+
+def lookup_serial(*, serial: int) -> SerialLookup | None:
+    """Which batch a serial belongs to, its state and holder now, and its
+    certificate if it is retired. At most three indexed queries."""
+    batch = (
+        CreditBatch.objects.select_related("project")
+        .defer("project__boundary")
+        .filter(first_serial__lte=serial, last_serial__gte=serial)
+        .order_by("-first_serial")
+        .first()
+    )
+    if batch is None:
+        return None
+    block = (
+        CreditBlock.objects.select_related("account__organization")
+        .filter(batch=batch, first_serial__lte=serial, last_serial__gte=serial)
+        .first()
+    )
+    certificate = None
+    if block is not None and block.state == CreditBlock.State.RETIRED:
+        certificate = Certificate.objects.filter(
+            trade_request__ledger_entries__kind=LedgerEntry.Kind.RETIRE,
+            trade_request__ledger_entries__batch=batch,
+            trade_request__ledger_entries__first_serial__lte=serial,
+            trade_request__ledger_entries__last_serial__gte=serial,
+        ).first()
+    return SerialLookup(
+        serial=serial,
+        batch=batch,
+        block=block,
+        holder=holder_name(block.account if block else None),
+        certificate=certificate,
+    )
+
+
+# Lists ------------------------------------------------------------------------
+
+
+def list_batches() -> QuerySet[CreditBatch]:
+    return (
+        CreditBatch.objects.select_related("project")
+        .defer("project__boundary")
+        .order_by("-issued_at", "-pk")
+    )
+
+
+def list_retirements() -> QuerySet[Certificate]:
+    """Certificates, newest first, each with ``retire_entries`` (and their batch
+    and project) prefetched: one query for the page, one for the entries."""
+    entries = (
+        LedgerEntry.objects.filter(kind=LedgerEntry.Kind.RETIRE)
+        .select_related("batch__project")
+        .defer("batch__project__boundary")
+        .order_by("sequence")
+    )
+    return (
+        Certificate.objects.select_related("trade_request")
+        .prefetch_related(
+            Prefetch(
+                "trade_request__ledger_entries",
+                queryset=entries,
+                to_attr="retire_entries",
+            )
+        )
+        .order_by("-retired_at", "-pk")
+    )
+
+
+def list_buffer_pool() -> list[dict]:
+    """Per project with credits: tonnes withheld into the buffer pool, still
+    there (balance), reserved by a pending cancellation, and used (cancelled to
+    cover reversals). Two grouped queries."""
+    withheld = {
+        row["project"]: row
+        for row in CreditBatch.objects.values(
+            "project", "project__code", "project__name_zh", "project__name_en"
+        )
+        .annotate(withheld=Sum("buffer_quantity"))
+        .order_by()
+    }
+    held: dict[tuple[int, str], int] = {}
+    for row in (
+        CreditBlock.objects.filter(account__kind=Account.Kind.BUFFER_POOL)
+        .values("batch__project", "state")
+        .annotate(total=Sum("quantity"))
+        .order_by()
+    ):
+        held[(row["batch__project"], row["state"])] = row["total"]
+    rows = []
+    for project_id, row in withheld.items():
+        balance = held.get((project_id, CreditBlock.State.ACTIVE), 0)
+        reserved = held.get((project_id, CreditBlock.State.RESERVED), 0)
+        rows.append(
+            {
+                "code": row["project__code"],
+                "name_zh": row["project__name_zh"],
+                "name_en": row["project__name_en"],
+                "withheld": row["withheld"],
+                "balance": balance,
+                "reserved": reserved,
+                "used": row["withheld"] - balance - reserved,
+            }
+        )
+    return sorted(rows, key=lambda row: row["code"] or "")
+
+
+# Statistics -------------------------------------------------------------------
+
+
+def credits_by_year() -> list[dict]:
+    """Tonnes issued and retired per calendar year (registry time zone)."""
+    issued = dict(
+        CreditBatch.objects.annotate(year=ExtractYear("issued_at"))
+        .values("year")
+        .annotate(total=Sum("quantity"))
+        .values_list("year", "total")
+        .order_by()
+    )
+    retired = dict(
+        LedgerEntry.objects.filter(kind=LedgerEntry.Kind.RETIRE)
+        .annotate(year=ExtractYear("created_at"))
+        .values("year")
+        .annotate(total=Sum("quantity"))
+        .values_list("year", "total")
+        .order_by()
+    )
+    return [
+        {"year": year, "issued": issued.get(year, 0), "retired": retired.get(year, 0)}
+        for year in sorted(set(issued) | set(retired))
+    ]
+
+
+def sink_by_ecosystem() -> list[dict]:
+    """Annual sink per ecosystem across registered projects, each project
+    counted by its latest successful estimate: the study's ranking, live."""
+    latest_runs = (
+        EstimationRun.objects.filter(
+            project__status=Project.Status.REGISTERED,
+            status=EstimationRun.Status.SUCCEEDED,
+        )
+        .order_by("project_id", "-created_at", "-pk")
+        .values_list("project_id", "pk")
+    )
+    chosen: dict[int, int] = {}
+    for project_id, run_id in latest_runs:
+        chosen.setdefault(project_id, run_id)
+    rows = EcosystemResult.objects.filter(run_id__in=list(chosen.values())).values_list(
+        "ecosystem", "area_ha", "sink_t_co2e_per_year"
+    )
+    return [
+        {"ecosystem": ecosystem, "area_ha": area, "sink": sink, "share": share}
+        for ecosystem, area, sink, share in figures.rank_by_total(rows)
+    ]
+
+
+def _settled_transfers() -> QuerySet[LedgerEntry]:
+    return LedgerEntry.objects.filter(
+        kind=LedgerEntry.Kind.TRANSFER, price_per_tonne__isnull=False
+    )
+
+
+def transfers_by_month() -> list[dict]:
+    rows = (
+        _settled_transfers()
+        .annotate(month=TruncMonth("created_at"))
+        .values("month", "price_per_tonne")
+        .annotate(total=Sum("quantity"))
+        .values_list("month", "price_per_tonne", "total")
+        .order_by()
+    )
+    return [
+        {"month": month, "tonnes": tonnes, "average_price": price}
+        for month, tonnes, price in figures.volume_and_average_price(rows)
+    ]
+
+
+def transfers_by_vintage() -> list[dict]:
+    rows = (
+        _settled_transfers()
+        .values("batch__vintage", "price_per_tonne")
+        .annotate(total=Sum("quantity"))
+        .values_list("batch__vintage", "price_per_tonne", "total")
+        .order_by()
+    )
+    return [
+        {"vintage": vintage, "tonnes": tonnes, "average_price": price}
+        for vintage, tonnes, price in figures.volume_and_average_price(rows)
+    ]
