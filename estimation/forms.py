@@ -7,6 +7,7 @@ from estimation.models import (
     LandCoverDataset,
     Methodology,
 )
+from registry.forms import IsoDateInput
 from registry.models import Organization, Project
 
 
@@ -68,10 +69,10 @@ class RunForm(forms.Form):
     )
     period_start = forms.DateField(
         label=_("Monitoring period start"),
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=IsoDateInput(),
     )
     period_end = forms.DateField(
-        label=_("Monitoring period end"), widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Monitoring period end"), widget=IsoDateInput()
     )
     price_cny_per_t_co2e = forms.DecimalField(
         label=_("Carbon price (CNY per t CO2e)"),
@@ -92,11 +93,11 @@ class RunForm(forms.Form):
 class MonitoringPeriodForm(forms.Form):
     monitoring_start = forms.DateField(
         label=_("Monitoring period start"),
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=IsoDateInput(),
     )
     monitoring_end = forms.DateField(
         label=_("Monitoring period end"),
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=IsoDateInput(),
         help_text=_(
             "Within the run's period and the project's crediting period, and over "
             "before today."

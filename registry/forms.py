@@ -17,6 +17,16 @@ def add_service_errors(form, error: ValidationError, *, default_field=None) -> N
         form.add_error(default_field, error)
 
 
+class IsoDateInput(forms.DateInput):
+    """A browser date picker. Its value is always ISO 8601: a localized format
+    (the Chinese pages') would leave the picker empty."""
+
+    input_type = "date"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs, format="%Y-%m-%d")
+
+
 class BoundaryMapWidget(forms.Textarea):
     """A Leaflet map on which a boundary is drawn or shown; the value is GeoJSON
     (EPSG:4326) in a hidden textarea, so the form also works without the map."""
@@ -75,11 +85,11 @@ class ProjectForm(forms.Form):
     )
     crediting_start = forms.DateField(
         label=_("Crediting period start"),
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=IsoDateInput(),
     )
     crediting_end = forms.DateField(
         label=_("Crediting period end"),
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=IsoDateInput(),
     )
     description = forms.CharField(
         label=_("Description"), widget=forms.Textarea(attrs={"rows": 4}), required=False

@@ -96,3 +96,21 @@ def test_logins_are_rate_limited_per_username_and_address(client, make_user):
         {"username": "colleague", "password": "correct horse battery"},
     )
     assert response.status_code == 302
+
+
+@pytest.mark.django_db
+def test_an_unknown_address_is_a_translated_404_page_with_the_site_around_it(client):
+    response = client.get("/no-such-page/", HTTP_ACCEPT_LANGUAGE="zh-CN")
+    assert response.status_code == 404
+    body = response.content.decode()
+    assert "页面不存在" in body
+    assert (
+        'class="site-header"' in body
+    )  # navigation stays, the visitor is not stranded
+
+
+def test_the_server_error_page_needs_no_request_and_speaks_both_languages():
+    from django.template import loader
+
+    html = loader.get_template("500.html").render()
+    assert "服务器错误" in html and "Server error" in html

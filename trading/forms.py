@@ -4,6 +4,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from registry.forms import IsoDateInput
 from registry.models import Account
 from trading.models import LedgerEntry, TradeRequest
 
@@ -110,9 +111,5 @@ class JournalFilterForm(forms.Form):
     )
     account = forms.CharField(label=_("Account number"), required=False, max_length=20)
     batch = forms.IntegerField(label=_("Batch"), required=False, min_value=1)
-    since = forms.DateField(
-        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
-    until = forms.DateField(
-        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
+    since = forms.DateField(label=_("From"), required=False, widget=IsoDateInput())
+    until = forms.DateField(label=_("To"), required=False, widget=IsoDateInput())
