@@ -12,6 +12,7 @@ under one lock (an advisory lock on PostgreSQL; SQLite serializes writers), so
 two overlapping projects cannot both get through at once.
 """
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from datetime import date
@@ -150,6 +151,10 @@ class ProjectDetails:
     description: str = ""
 
 
+# The project fields ProjectDetails carries, in its order.
+DETAIL_FIELDS = tuple(field.name for field in dataclasses.fields(ProjectDetails))
+
+
 class OverlapError(ValidationError):
     """The boundary overlaps live projects; ``overlaps`` says which and where."""
 
@@ -169,16 +174,7 @@ def _check_may_register_for(actor: User, owner: Organization) -> None:
 def _apply_details_and_boundary(
     project: Project, details: ProjectDetails, boundary: Boundary | None
 ) -> None:
-    for field in (
-        "name_zh",
-        "name_en",
-        "owner",
-        "county",
-        "crediting_start",
-        "crediting_end",
-        "ecosystem_focus",
-        "description",
-    ):
+    for field in DETAIL_FIELDS:
         value = getattr(details, field)
         setattr(project, field, value.strip() if isinstance(value, str) else value)
     if boundary is not None:

@@ -277,23 +277,11 @@ class ProjectViewSet(ApiViewSet):
         return self._step(request, "close")
 
 
-DETAIL_FIELDS = (
-    "name_zh",
-    "name_en",
-    "owner",
-    "county",
-    "crediting_start",
-    "crediting_end",
-    "ecosystem_focus",
-    "description",
-)
-
-
 def _details(data: dict, *, project: Project | None) -> services.ProjectDetails:
     """The service's details: the given fields, the project's own for the rest
     (a partial update)."""
     values = {
         field: data[field] if field in data else getattr(project, field, "")
-        for field in DETAIL_FIELDS
+        for field in services.DETAIL_FIELDS
     }
     return services.ProjectDetails(**values)
