@@ -3,6 +3,7 @@ import uuid
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from registry.forms import IsoDateInput
 from registry.models import Account
@@ -111,5 +112,14 @@ class JournalFilterForm(forms.Form):
     )
     account = forms.CharField(label=_("Account number"), required=False, max_length=20)
     batch = forms.IntegerField(label=_("Batch"), required=False, min_value=1)
-    since = forms.DateField(label=_("From"), required=False, widget=IsoDateInput())
-    until = forms.DateField(label=_("To"), required=False, widget=IsoDateInput())
+    # Contexts: "From"/"To" also name a transfer's accounts, translated otherwise.
+    since = forms.DateField(
+        label=pgettext_lazy("start of a date range", "From"),
+        required=False,
+        widget=IsoDateInput(),
+    )
+    until = forms.DateField(
+        label=pgettext_lazy("end of a date range", "To"),
+        required=False,
+        widget=IsoDateInput(),
+    )
