@@ -95,6 +95,20 @@ class RetirementForm(RequestForm):
         self.fields["reporting_year"].initial = timezone.localdate().year
 
 
+class CancellationForm(RequestForm):
+    """A registry admin's cancellation: the reason is required and public."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        note = self.fields["note"]
+        note.required = True
+        note.label = _("Reason for the cancellation")
+        note.help_text = _(
+            "For example a reversal covered from the buffer pool, or credits "
+            "issued in error. Another registry admin reviews it."
+        )
+
+
 class ReviewForm(forms.Form):
     reason = forms.CharField(
         label=_("Reason (required to reject)"),

@@ -95,6 +95,16 @@ def list_spendable_accounts(*, user) -> QuerySet[Account]:
     )
 
 
+def list_cancellable_accounts() -> QuerySet[Account]:
+    """Accounts a registry admin may cancel credits from: every holding account
+    and the buffer pool (reversals are covered from it)."""
+    return (
+        Account.objects.select_related("organization")
+        .filter(kind__in=[Account.Kind.HOLDING, Account.Kind.BUFFER_POOL])
+        .order_by("number")
+    )
+
+
 def list_account_entries(*, account: Account) -> QuerySet[LedgerEntry]:
     return list_entries().filter(Q(from_account=account) | Q(to_account=account))
 

@@ -15,7 +15,13 @@ from registry.forms import add_service_errors
 from registry.roles import Role
 from registry.selectors import has_role
 from trading import services
-from trading.forms import JournalFilterForm, RetirementForm, ReviewForm, TransferForm
+from trading.forms import (
+    CancellationForm,
+    JournalFilterForm,
+    RetirementForm,
+    ReviewForm,
+    TransferForm,
+)
 from trading.models import CreditBlock, TradeRequest
 from trading.selectors import (
     get_account_balance,
@@ -27,6 +33,7 @@ from trading.selectors import (
     list_account_entries,
     list_account_holdings,
     list_account_requests,
+    list_cancellable_accounts,
     list_holdings,
     list_pending_requests,
     list_pending_requests_from,
@@ -101,8 +108,9 @@ def account_detail(request, number):
     )
 
 
-def _request_form(request, form_class, template, submit):
-    accounts = list_spendable_accounts(user=request.user)
+def _request_form(request, form_class, template, submit, accounts=None):
+    if accounts is None:
+        accounts = list_spendable_accounts(user=request.user)
     initial = {}
     if request.GET.get("account"):
         initial["from_account"] = accounts.filter(number=request.GET["account"]).first()
@@ -166,6 +174,29 @@ def retirement_create(request):
 
     return _request_form(
         request, RetirementForm, "trading/retirement_form.html", submit
+    )
+
+
+@login_required
+def cancellation_create(request):
+    _admin_required(request.user)
+
+    def submit(data, form):
+        return services.request_cancellation(
+            actor=request.user,
+            from_account=data["from_account"],
+            quantity=data["quantity"],
+            vintage=data["vintage"],
+            note=data["note"],
+            idempotency_key=data["idempotency_key"],
+        )
+
+    return _request_form(
+        request,
+        CancellationForm,
+        "trading/cancellation_form.html",
+        submit,
+        accounts=list_cancellable_accounts(),
     )
 
 

@@ -141,3 +141,58 @@ def test_list_pages_query_counts_do_not_grow_with_rows(
         assert client.get(reverse("trading:account-list")).status_code == 200
     with django_assert_max_num_queries(14):
         assert client.get(reverse("trading:journal")).status_code == 200
+
+
+def _cancellation_form(client, account, **fields):
+    return client.post(
+        reverse("trading:cancellation-create"),
+        {
+            "from_account": account.pk,
+            "quantity": "40",
+            "note": "Fire in compartment 12: reversal covered by the buffer pool.",
+            "idempotency_key": "cancel-1",
+            **fields,
+        },
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+
+
+def test_an_admin_cancels_buffer_credits_and_another_admin_settles_it(
+    client, issue, admin, second_admin, operator
+):
+    issue()
+    buffer_pool = operator.accounts.get(kind="buffer_pool")
+    client.force_login(admin)
+    assert client.get(reverse("trading:cancellation-create")).status_code == 200
+    assert _cancellation_form(client, buffer_pool).status_code == 302
+    request = TradeRequest.objects.get(kind=TradeRequest.Kind.CANCELLATION)
+    assert request.note.startswith("Fire in compartment 12")
+    assert get_account_balance(account=buffer_pool)["reserved"] == 40
+
+    client.force_login(second_admin)
+    client.post(reverse("trading:review-action", args=[request.pk, "approve"]))
+    cancelled = operator.accounts.get(kind="cancellation")
+    assert get_account_balance(account=cancelled)["cancelled"] == 40
+    assert get_account_balance(account=buffer_pool) == {
+        "active": 60,
+        "reserved": 0,
+        "retired": 0,
+        "cancelled": 0,
+    }
+    assert LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CANCEL).count() == 1
+
+
+def test_a_cancellation_needs_a_reason_and_a_registry_admin(
+    client, issue, admin, seller, operator
+):
+    issue()
+    buffer_pool = operator.accounts.get(kind="buffer_pool")
+    client.force_login(admin)
+    response = _cancellation_form(client, buffer_pool, note="")
+    assert response.status_code == 400
+    assert "This field is required" in response.content.decode()
+
+    client.force_login(seller)
+    assert client.get(reverse("trading:cancellation-create")).status_code == 403
+    assert _cancellation_form(client, buffer_pool).status_code == 403
+    assert not TradeRequest.objects.exists()
