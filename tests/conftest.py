@@ -26,6 +26,31 @@ def make_user(db):
 
 
 @pytest.fixture
+def operator(db):
+    """The registry operator, with its buffer-pool, retirement and cancellation
+    accounts."""
+    from registry import services as registry_services
+    from registry.models import Organization
+
+    return registry_services.create_organization(
+        name_zh="登记中心",
+        name_en="Registry operator",
+        kind=Organization.Kind.REGISTRY_OPERATOR,
+        uscc="12520500MB18360416",
+    )
+
+
+@pytest.fixture
+def admin(make_user, operator):
+    return make_user(role=Role.REGISTRY_ADMIN, organization=operator)
+
+
+@pytest.fixture
+def second_admin(make_user, operator):
+    return make_user(role=Role.REGISTRY_ADMIN, organization=operator)
+
+
+@pytest.fixture
 def reference_data(db):
     """Bijie's divisions and the seeded schemes and methodologies, which a
     transactional test's flush removes along with everything else."""

@@ -32,16 +32,6 @@ def _with_holding_account(organization):
 
 
 @pytest.fixture
-def operator(db):
-    return registry_services.create_organization(
-        name_zh="登记中心",
-        name_en="Registry operator",
-        kind=Organization.Kind.REGISTRY_OPERATOR,
-        uscc="12520500MB18360416",
-    )
-
-
-@pytest.fixture
 def owner_org(db):
     return _with_holding_account(OrganizationFactory(name_en="Village collective"))
 
@@ -83,16 +73,6 @@ def verifier(make_user, verifier_org):
 @pytest.fixture
 def buyer(make_user, buyer_org):
     return make_user(role=Role.BUYER, organization=buyer_org)
-
-
-@pytest.fixture
-def admin(make_user, operator):
-    return make_user(role=Role.REGISTRY_ADMIN, organization=operator)
-
-
-@pytest.fixture
-def second_admin(make_user, operator):
-    return make_user(role=Role.REGISTRY_ADMIN, organization=operator)
 
 
 @pytest.fixture

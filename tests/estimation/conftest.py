@@ -119,21 +119,13 @@ def run_for(staff, project, dataset, default_methodology, create_run):
 
 
 @pytest.fixture
-def registry_operator(db):
-    from registry import services as registry_services
-    from registry.models import Organization
-
-    return registry_services.create_organization(
-        name_zh="登记中心",
-        name_en="Registry operator",
-        kind=Organization.Kind.REGISTRY_OPERATOR,
-        uscc="12520500MB18360416",
-    )
+def registry_operator(operator):
+    return operator
 
 
 @pytest.fixture
-def registry_admin(make_user, registry_operator):
-    return make_user(role=Role.REGISTRY_ADMIN, organization=registry_operator)
+def registry_admin(admin):
+    return admin
 
 
 @pytest.fixture

@@ -1,15 +1,12 @@
 import pytest
 
 from tests.trading.conftest import (  # noqa: F401 (fixtures)
-    admin,
     buyer,
     buyer_account,
     buyer_org,
     issue,
     new_key,
-    operator,
     project,
-    second_admin,
     seller,
     seller_account,
     seller_org,

@@ -17,16 +17,6 @@ def new_key() -> str:
 
 
 @pytest.fixture
-def operator(db):
-    return registry_services.create_organization(
-        name_zh="登记中心",
-        name_en="Registry operator",
-        kind=Organization.Kind.REGISTRY_OPERATOR,
-        uscc="12520500MB18360416",
-    )
-
-
-@pytest.fixture
 def seller_org(db):
     return registry_services.create_organization(
         name_zh="林场",
@@ -54,16 +44,6 @@ def seller(make_user, seller_org):
 @pytest.fixture
 def buyer(make_user, buyer_org):
     return make_user(role=Role.BUYER, organization=buyer_org)
-
-
-@pytest.fixture
-def admin(make_user, operator):
-    return make_user(role=Role.REGISTRY_ADMIN, organization=operator)
-
-
-@pytest.fixture
-def second_admin(make_user, operator):
-    return make_user(role=Role.REGISTRY_ADMIN, organization=operator)
 
 
 @pytest.fixture
