@@ -46,3 +46,44 @@ def test_the_run_page_in_chinese(page_factory, screenshot):
     assert page.get_by_role("heading", name="各生态系统碳汇").is_visible()
     page.wait_for_selector("[data-project-map] img.leaflet-image-layer")
     screenshot(page, "estimation-run-zh")
+
+
+def test_the_run_page_shows_progress_then_the_results_by_itself(
+    page_factory, monkeypatch
+):
+    """As with a real worker: the page polls while the run is queued and
+    running, and shows the table when it has finished, without a reload."""
+    from datetime import date
+
+    from estimation import services, tasks
+    from estimation.models import LandCoverDataset, Methodology
+    from registry.models import User
+
+    call_command("load_bijie_demo")
+    baili = Project.objects.get(name_en__startswith="Baili")
+    # The worker is held back: the test plays its part below.
+    monkeypatch.setattr(tasks.execute_run_task, "delay", lambda run_id: None)
+    run = services.create_run(
+        actor=User.objects.get(username="bureau_demo"),
+        project=baili,
+        dataset=LandCoverDataset.objects.filter(organization=baili.owner).first(),
+        methodology=Methodology.objects.filter(frozen_at__isnull=False).first(),
+        period_start=date(2021, 1, 1),
+        period_end=date(2025, 12, 31),
+    )
+    page = page_factory(locale="en-US")
+    log_in(page, "bureau_demo")
+    page.goto(f"/estimation/runs/{run.pk}/")
+    assert page.locator("[data-run-status]").inner_text() == "Queued"
+    assert page.locator("progress").get_attribute("value") == "0"
+
+    EstimationRun.objects.filter(pk=run.pk).update(status="running", progress=40)
+    page.wait_for_function(
+        "document.querySelector('[data-progress-label]').textContent === '40%'"
+    )
+    assert page.locator("[data-run-status]").inner_text() == "Running"
+
+    services.execute_run(run_id=run.pk)
+    page.wait_for_selector("table.results")
+    assert page.locator("[data-run-status]").inner_text() == "Succeeded"
+    assert page.locator("table.results tbody tr").count() == run.results.count()
