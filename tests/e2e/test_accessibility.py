@@ -25,7 +25,7 @@ OVERFLOW = "() => document.documentElement.scrollWidth - window.innerWidth"
 def _form_pages():
     baili = Project.objects.get(name_en__startswith="Baili")
     return {
-        None: ["/login/", "/projects/"],
+        None: ["/login/", "/projects/", "/public/", "/public/serials/?serial=1"],
         "bureau_demo": [
             "/projects/new/",
             "/estimation/datasets/new/",
@@ -33,7 +33,12 @@ def _form_pages():
             "/ledger/requests/transfer/",
             "/ledger/requests/retirement/",
         ],
-        "registry_admin_demo": ["/ledger/review/", "/ledger/journal/"],
+        "registry_admin_demo": [
+            "/ledger/review/",
+            "/ledger/journal/",
+            "/ledger/requests/cancellation/",
+        ],
+        "buyer_demo": ["/ledger/dashboard/", "/ledger/requests/retirement/"],
     }
 
 
