@@ -14,7 +14,7 @@ import shutil
 import statistics
 import subprocess
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import django
@@ -98,13 +98,15 @@ def _setup():
     )
     from registry.models import Account
 
-    for account_pk, _ in holders:
+    # One batch per holder; a monitoring period is issued once, so each holder's
+    # batch covers a day of its own.
+    for day, (account_pk, _) in enumerate(holders):
         services.issue_batch(
             actor=admin,
             project=project,
             vintage=2025,
-            monitoring_start=date(2025, 1, 1),
-            monitoring_end=date(2025, 12, 31),
+            monitoring_start=date(2025, 1, 1) + timedelta(days=day),
+            monitoring_end=date(2025, 1, 1) + timedelta(days=day),
             quantity=HOLDINGS,
             buffer_quantity=0,
             holder_account=Account.objects.get(pk=account_pk),
@@ -202,15 +204,18 @@ def _issuance_cost(admin_pk, project_pk, holders):
     admin, project = User.objects.get(pk=admin_pk), Project.objects.get(pk=project_pk)
     holder = Account.objects.get(pk=holders[0][0])
 
+    days = iter(range(366))
+
     def issue(quantity):
+        day = date(2026, 1, 1) + timedelta(days=next(days))
         start = time.perf_counter()
         with CaptureQueriesContext(connection) as queries:
             services.issue_batch(
                 actor=admin,
                 project=project,
                 vintage=2026,
-                monitoring_start=date(2026, 1, 1),
-                monitoring_end=date(2026, 12, 31),
+                monitoring_start=day,
+                monitoring_end=day,
                 quantity=quantity,
                 buffer_quantity=quantity // 10,
                 holder_account=holder,

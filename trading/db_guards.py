@@ -242,6 +242,21 @@ POSTGRES_TRADE_BACKWARD = [
     "DROP FUNCTION trading_settle(bigint, bigint)",
     "DROP FUNCTION trading_reserve(bigint, bigint)",
 ]
+# No double issuance: one project's batches never share a day of their
+# monitoring periods (trading.services checks it first, with a clear message).
+POSTGRES_PERIODS_FORWARD = [
+    """
+    ALTER TABLE registry_creditbatch ADD CONSTRAINT registry_batch_periods_no_overlap
+    EXCLUDE USING gist (
+        project_id WITH =, daterange(monitoring_start, monitoring_end, '[]') WITH &&
+    )
+    """,
+]
+POSTGRES_PERIODS_BACKWARD = [
+    "ALTER TABLE registry_creditbatch "
+    "DROP CONSTRAINT registry_batch_periods_no_overlap",
+]
+
 SQLITE_FORWARD = [
     """
     CREATE TRIGGER trading_ledgerentry_no_update BEFORE UPDATE ON trading_ledgerentry

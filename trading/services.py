@@ -184,6 +184,31 @@ def registry_account(kind: str) -> Account:
 # Issuance ------------------------------------------------------------------------
 
 
+def _refuse_issued_period(project: Project, start: date, end: date) -> None:
+    """A monitoring period of a project is issued once: no double issuance."""
+    issued = (
+        CreditBatch.objects.filter(
+            project=project, monitoring_start__lte=end, monitoring_end__gte=start
+        )
+        .order_by("monitoring_start")
+        .first()
+    )
+    if issued is not None:
+        raise _field_error(
+            "monitoring_start",
+            _(
+                "Credits were already issued for %(start)s – %(end)s of this "
+                "project (batch %(batch)s); a monitoring period is issued once."
+            )
+            % {
+                "start": issued.monitoring_start.isoformat(),
+                "end": issued.monitoring_end.isoformat(),
+                "batch": issued.serial_label,
+            },
+            "period_issued",
+        )
+
+
 @transaction.atomic
 def issue_batch(
     *,
@@ -226,6 +251,9 @@ def issue_batch(
     if allocator is None:
         SerialAllocator.objects.create(pk=1, next_serial=1)
         allocator = SerialAllocator.objects.select_for_update().get(pk=1)
+    # Issuance is serialized by the allocator's lock, so this check cannot race;
+    # on PostgreSQL an exclusion constraint stands behind it.
+    _refuse_issued_period(project, monitoring_start, monitoring_end)
     first = allocator.next_serial
     last = first + quantity - 1
     batch = CreditBatch(

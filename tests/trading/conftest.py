@@ -1,4 +1,5 @@
 import itertools
+from collections import Counter
 from datetime import date
 
 import pytest
@@ -63,13 +64,19 @@ def project(seller, seller_org):
 
 @pytest.fixture
 def issue(admin, project, seller_account, operator):
+    """Issue a batch of the test project. A monitoring period is issued once, so
+    a second batch of the same vintage covers the year before, and so on."""
+    issued = Counter()
+
     def make(quantity=1000, buffer=100, vintage=2025, holder=None):
+        year = vintage - issued[vintage]
+        issued[vintage] += 1
         return services.issue_batch(
             actor=admin,
             project=project,
             vintage=vintage,
-            monitoring_start=date(vintage, 1, 1),
-            monitoring_end=date(vintage, 12, 31),
+            monitoring_start=date(year, 1, 1),
+            monitoring_end=date(year, 12, 31),
             quantity=quantity,
             buffer_quantity=buffer,
             holder_account=holder or seller_account,

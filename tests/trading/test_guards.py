@@ -130,3 +130,22 @@ def test_postgres_hashes_and_links_every_entry_itself_as_python_would(issue):
     assert forged.previous_hash == last.entry_hash
     assert forged.entry_hash == chain.link_hash(last.entry_hash, 3, forged.content_hash)
     assert verify_ledger(record=False).ok
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL constraint")
+def test_postgres_refuses_a_second_batch_for_an_issued_period(issue):
+    batch = issue()
+    with (
+        pytest.raises(DatabaseError, match="registry_batch_periods_no_overlap"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(
+            "INSERT INTO registry_creditbatch (project_id, vintage, monitoring_start,"
+            " monitoring_end, quantity, buffer_quantity, first_serial, last_serial,"
+            " source, issued_by_id, issued_at) SELECT project_id, vintage,"
+            " monitoring_end, monitoring_end + 30, 1, 0, last_serial + 1,"
+            " last_serial + 1, '', issued_by_id, now() FROM registry_creditbatch"
+            " WHERE id = %s",
+            [batch.pk],
+        )

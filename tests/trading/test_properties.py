@@ -69,6 +69,7 @@ class LedgerMachine(RuleBasedStateMachine):
             actor=self.holders[0][1], owner=self.holders[0][0].organization
         )
         self.issued = 0
+        self.batches = 0
         self.pending: list[int] = []
 
     def _next(self) -> int:
@@ -82,12 +83,15 @@ class LedgerMachine(RuleBasedStateMachine):
     )
     def issue(self, quantity, buffer_share, holder):
         buffer = min(quantity - 1, quantity * buffer_share // 100)
+        # A monitoring period is issued once: each batch gets a day of its own.
+        day = date(2025, 1, 1) + timedelta(days=self.batches)
+        self.batches += 1
         services.issue_batch(
             actor=self.admins[0],
             project=self.project,
             vintage=2025,
-            monitoring_start=date(2025, 1, 1),
-            monitoring_end=date(2025, 12, 31),
+            monitoring_start=day,
+            monitoring_end=day,
             quantity=quantity,
             buffer_quantity=buffer,
             holder_account=self.holders[holder][0],

@@ -1,3 +1,4 @@
+from datetime import date
 from decimal import Decimal as D
 
 import pytest
@@ -313,3 +314,29 @@ def test_a_request_for_one_batch_or_vintage_takes_only_those(
     assert request.blocks.get().batch == old
     with pytest.raises(ValidationError):
         _transfer(seller, seller_account, buyer_account, quantity=50, vintage=2025)
+
+
+def test_a_monitoring_period_of_a_project_is_issued_once(
+    admin, project, seller_account, operator
+):
+    def issue(start, end):
+        return services.issue_batch(
+            actor=admin,
+            project=project,
+            vintage=end.year,
+            monitoring_start=start,
+            monitoring_end=end,
+            quantity=100,
+            buffer_quantity=10,
+            holder_account=seller_account,
+        )
+
+    first = issue(date(2024, 1, 1), date(2024, 12, 31))
+    before = _snapshot()
+    with pytest.raises(ValidationError) as raised:
+        issue(date(2024, 12, 31), date(2025, 6, 30))  # shares one day
+    error = raised.value.error_dict["monitoring_start"][0]
+    assert error.code == "period_issued"
+    assert first.serial_label in error.message
+    assert _snapshot() == before
+    issue(date(2025, 1, 1), date(2025, 12, 31))  # the next period is fine
