@@ -3,6 +3,7 @@ input, call one service or selector, serialize."""
 
 import math
 
+from axes.handlers.proxy import AxesProxyHandler
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status
@@ -37,10 +38,22 @@ from registry.selectors import (
 
 class TokenView(ObtainAuthToken):
     """Username and password in, the user's API token out (send it as
-    ``Authorization: Token <token>``). Rate limited per client address."""
+    ``Authorization: Token <token>``). Rate limited per client address, and
+    locked like the sign-in page after repeated failures (django-axes)."""
 
     throttle_classes = [AuthThrottle]
     throttle_scope = "auth"
+
+    def post(self, request, *args, **kwargs):
+        credentials = {"username": str(request.data.get("username", ""))}
+        if AxesProxyHandler.is_locked(request._request, credentials=credentials):
+            raise exceptions.Throttled(
+                detail=_(
+                    "Too many failed sign-ins for this user from this address: "
+                    "try again in 15 minutes."
+                )
+            )
+        return super().post(request, *args, **kwargs)
 
 
 class OrganizationViewSet(mixins.ListModelMixin, ApiViewSet):

@@ -245,3 +245,19 @@ def test_documentation_page_uses_the_projects_own_static_files(client, db):
     schema = client.get(f"{API}/schema/", HTTP_ACCEPT="application/json").json()
     assert schema["openapi"].startswith("3.")
     assert "/api/v1/estimation-runs/{id}/issue/" in schema["paths"]
+
+
+def test_sign_in_is_locked_after_repeated_failures_like_the_pages(api, staff):
+    client = api(language="zh-hans")
+    for _ in range(5):
+        response = client.post(
+            f"{API}/auth/token/", {"username": staff.username, "password": "wrong"}
+        )
+        assert response.status_code == 400
+    locked = client.post(
+        f"{API}/auth/token/",
+        {"username": staff.username, "password": "correct horse battery"},
+    )
+    assert locked.status_code == 429
+    assert locked.json()["code"] == "throttled"
+    assert "15" in locked.json()["message"]
