@@ -51,9 +51,10 @@ from estimation.selectors import (
     verification_body_of,
 )
 from registry import services as registry_services
+from registry.errors import field_error
 from registry.models import Account, Organization, Project, ProjectEvent, User
 from registry.roles import Role
-from registry.selectors import has_role, is_member
+from registry.selectors import find_issued_batch, has_role, is_member
 from trading import services as trading_services
 
 TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
@@ -612,22 +613,13 @@ def current_fingerprint(run: EstimationRun) -> str:
     return fingerprint_inputs(inputs)
 
 
-def _field_error(field: str, message: str, code: str) -> ValidationError:
-    """A refusal shown on a form field that keeps its code for callers."""
-    return ValidationError({field: ValidationError(message, code=code)})
-
-
 def _period_text(start: date, end: date) -> str:
     return f"{start.isoformat()} – {end.isoformat()}"
 
 
 def _refuse_issued_overlap(project: Project, start: date, end: date) -> None:
     """No project is credited twice for the same days, however it was issued."""
-    issued = (
-        project.batches.filter(monitoring_start__lte=end, monitoring_end__gte=start)
-        .order_by("monitoring_start")
-        .first()
-    )
+    issued = find_issued_batch(project=project, start=start, end=end)
     if issued is not None:
         raise ValidationError(
             _(
@@ -698,7 +690,7 @@ def _check_monitoring_period(
     run: EstimationRun, project: Project, start: date, end: date
 ) -> None:
     if end < start:
-        raise _field_error(
+        raise field_error(
             "monitoring_end",
             _("The monitoring period must end after it starts."),
             "period",
@@ -722,7 +714,7 @@ def _check_monitoring_period(
             code="period_outside_crediting",
         )
     if end >= timezone.localdate():
-        raise _field_error(
+        raise field_error(
             "monitoring_end",
             _(
                 "Credits are issued for carbon already stored: the monitoring "
@@ -926,7 +918,7 @@ def reject_verification(
     """The verifier refuses the calculation, saying why; the submitter may
     answer with a revised submission."""
     if not reasons.strip():
-        raise _field_error(
+        raise field_error(
             "reasons",
             _("Give the reasons: the submitter must know what to fix."),
             "reasons",
@@ -952,19 +944,19 @@ def _buffer_share(
     try:
         share = calculations.share_from(value, name="buffer share")
     except calculations.CalculationError:
-        raise _field_error(
+        raise field_error(
             "buffer_share",
             _("The buffer share must be at least 0 and less than 100 percent."),
             "buffer_share",
         ) from None
     if share != share.quantize(Decimal("0.0001")):  # what the records can hold
-        raise _field_error(
+        raise field_error(
             "buffer_share",
             _("Give the buffer share to at most two decimals of a percent."),
             "buffer_share",
         )
     if share != default and not reason.strip():
-        raise _field_error(
+        raise field_error(
             "buffer_share_reason",
             _(
                 "Give the reason for a buffer share other than the methodology's "

@@ -240,6 +240,16 @@ def list_project_history(*, project: Project) -> list[HistoryItem]:
     return sorted(items, key=lambda item: item.at)
 
 
+def find_issued_batch(*, project: Project, start, end) -> CreditBatch | None:
+    """The project's earliest batch whose monitoring period shares a day with
+    ``start``-``end``: a period is credited once (no double issuance)."""
+    return (
+        project.batches.filter(monitoring_start__lte=end, monitoring_end__gte=start)
+        .order_by("monitoring_start")
+        .first()
+    )
+
+
 def list_project_batches(*, project: Project) -> QuerySet[CreditBatch]:
     return project.batches.select_related("project").order_by("monitoring_start", "pk")
 

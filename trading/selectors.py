@@ -115,6 +115,19 @@ def list_account_requests(*, account: Account) -> QuerySet[TradeRequest]:
     ).select_related("from_account", "to_account", "initiator")
 
 
+def list_visible_requests(*, user) -> QuerySet[TradeRequest]:
+    """Trade requests the user may see: all for registry admins; otherwise
+    those that move credits out of or into their organizations' accounts (as
+    on their account pages)."""
+    requests = TradeRequest.objects.select_related(
+        "from_account", "to_account", "batch"
+    ).order_by("-created_at", "-pk")
+    if has_role(user, Role.REGISTRY_ADMIN):
+        return requests
+    accounts = list_user_accounts(user=user).values("pk")
+    return requests.filter(Q(from_account__in=accounts) | Q(to_account__in=accounts))
+
+
 def list_visible_entries(*, user, filters: dict) -> QuerySet[LedgerEntry]:
     """Journal entries the user may see (registry admins all; holders their
     accounts'), filtered."""

@@ -31,9 +31,10 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from registry.errors import field_error
 from registry.models import Account, CreditBatch, Project, User
 from registry.roles import Role
-from registry.selectors import get_user_organization_ids, has_role
+from registry.selectors import find_issued_batch, get_user_organization_ids, has_role
 from trading import certificates, chain
 from trading.models import (
     CreditBlock,
@@ -47,12 +48,6 @@ from trading.serials import split
 MAX_QUANTITY = 10**12  # t CO2e; far above any real batch, below bigint
 
 
-def _field_error(field: str, message: str, code: str) -> ValidationError:
-    """A refusal tied to a form field that keeps its code (a plain dict of
-    messages would drop it): forms show it by the field, the API reports it."""
-    return ValidationError({field: ValidationError(message, code=code)})
-
-
 def whole_tonnes(value, *, field: str = "quantity") -> int:
     """A positive whole number of tonnes from user input, or a ValidationError."""
     if isinstance(value, (bool, float)):
@@ -62,17 +57,17 @@ def whole_tonnes(value, *, field: str = "quantity") -> int:
     except (InvalidOperation, ValueError):
         number = None
     if number is None or not number.is_finite():
-        raise _field_error(field, _("Enter a whole number of tonnes."), "not_a_number")
+        raise field_error(field, _("Enter a whole number of tonnes."), "not_a_number")
     if number != number.to_integral_value():
-        raise _field_error(
+        raise field_error(
             field, _("Credits are whole tonnes: enter a whole number."), "fractional"
         )
     if number <= 0:
-        raise _field_error(
+        raise field_error(
             field, _("The quantity must be at least 1 tonne."), "not_positive"
         )
     if number > MAX_QUANTITY:
-        raise _field_error(field, _("The quantity is too large."), "too_large")
+        raise field_error(field, _("The quantity is too large."), "too_large")
     return int(number)
 
 
@@ -186,15 +181,9 @@ def registry_account(kind: str) -> Account:
 
 def _refuse_issued_period(project: Project, start: date, end: date) -> None:
     """A monitoring period of a project is issued once: no double issuance."""
-    issued = (
-        CreditBatch.objects.filter(
-            project=project, monitoring_start__lte=end, monitoring_end__gte=start
-        )
-        .order_by("monitoring_start")
-        .first()
-    )
+    issued = find_issued_batch(project=project, start=start, end=end)
     if issued is not None:
-        raise _field_error(
+        raise field_error(
             "monitoring_start",
             _(
                 "Credits were already issued for %(start)s – %(end)s of this "
@@ -341,7 +330,7 @@ def _check_may_spend(actor: User, account: Account) -> None:
 
 
 def _not_enough(request: TradeRequest, available: int) -> ValidationError:
-    return _field_error(
+    return field_error(
         "quantity",
         _(
             "Only %(available)s t are available (not reserved) in account "
@@ -462,7 +451,7 @@ def _create_request(*, actor: User, idempotency_key: str, **fields) -> TradeRequ
 
 def _holding(account: Account) -> None:
     if account.kind != Account.Kind.HOLDING:
-        raise _field_error(
+        raise field_error(
             "to_account",
             _("Credits can only be transferred to a holding account."),
             "account_kind",
@@ -485,7 +474,7 @@ def request_transfer(
     _check_may_spend(actor, from_account)
     _holding(to_account)
     if to_account.pk == from_account.pk:
-        raise _field_error(
+        raise field_error(
             "to_account", _("Choose another account to transfer to."), "same_account"
         )
     try:
@@ -495,7 +484,7 @@ def request_transfer(
             {"price_per_tonne": _("Enter the price as a number, e.g. 95.70.")}
         ) from None
     if not price.is_finite() or price < 0:
-        raise _field_error(
+        raise field_error(
             "price_per_tonne", _("The price cannot be negative."), "price"
         )
     return _create_request(

@@ -14,7 +14,6 @@ from registry.api.base import ApiViewSet
 from registry.models import Account
 from registry.selectors import list_batches
 from trading import services
-from trading.api.selectors import list_visible_requests
 from trading.api.serializers import (
     AccountSerializer,
     BatchDetailSerializer,
@@ -35,6 +34,7 @@ from trading.selectors import (
     list_spendable_accounts,
     list_user_accounts,
     list_visible_entries,
+    list_visible_requests,
 )
 
 
