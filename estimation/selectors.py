@@ -1,5 +1,7 @@
 """Reads for the estimation app that more than one caller needs."""
 
+from decimal import Decimal
+
 from django.db.models import Q, QuerySet
 
 from estimation import calculations
@@ -159,25 +161,32 @@ def list_resubmittable_runs(*, verification: Verification) -> QuerySet[Estimatio
     )
 
 
+def issuance_for(
+    verification: Verification, buffer_share: Decimal
+) -> calculations.Issuance:
+    """What issuing the verification creates at ``buffer_share``; raises
+    ``calculations.CalculationError`` if the arithmetic refuses the inputs."""
+    run = verification.run
+    return calculations.issuance_quantities(
+        period_t_co2e=run.total_t_co2e_period,
+        estimate_years=run.years,
+        monitoring_years=calculations.period_years(
+            verification.monitoring_start, verification.monitoring_end
+        ),
+        uncertainty_deduction=run.methodology.uncertainty_deduction,
+        buffer_share=buffer_share,
+    )
+
+
 def preview_issuance(
     verification: Verification, *, buffer_share=None
 ) -> calculations.Issuance | None:
     """What issuing the verification would create, at the methodology's buffer
     share unless another is given; None if the arithmetic refuses the inputs."""
-    run = verification.run
-    methodology = run.methodology
+    if buffer_share is None:
+        buffer_share = verification.run.methodology.buffer_share
     try:
-        return calculations.issuance_quantities(
-            period_t_co2e=run.total_t_co2e_period,
-            estimate_years=run.years,
-            monitoring_years=calculations.period_years(
-                verification.monitoring_start, verification.monitoring_end
-            ),
-            uncertainty_deduction=methodology.uncertainty_deduction,
-            buffer_share=(
-                methodology.buffer_share if buffer_share is None else buffer_share
-            ),
-        )
+        return issuance_for(verification, buffer_share)
     except calculations.CalculationError:
         return None
 

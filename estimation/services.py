@@ -47,6 +47,7 @@ from estimation.models import (
 )
 from estimation.selectors import (
     is_verifier_conflicted,
+    issuance_for,
     scheme_lookup,
     verification_body_of,
 )
@@ -638,17 +639,8 @@ def _refuse_issued_overlap(project: Project, start: date, end: date) -> None:
 def _issuance(
     verification: Verification, buffer_share: Decimal
 ) -> calculations.Issuance:
-    run, methodology = verification.run, verification.run.methodology
     try:
-        return calculations.issuance_quantities(
-            period_t_co2e=run.total_t_co2e_period,
-            estimate_years=run.years,
-            monitoring_years=calculations.period_years(
-                verification.monitoring_start, verification.monitoring_end
-            ),
-            uncertainty_deduction=methodology.uncertainty_deduction,
-            buffer_share=buffer_share,
-        )
+        return issuance_for(verification, buffer_share)
     except calculations.CalculationError as error:
         raise ValidationError(
             calculation_error_message(error), code=error.code
