@@ -46,6 +46,11 @@ NAV_ITEMS: tuple[NavItem, ...] = (
         roles=(Role.BUREAU_STAFF, Role.BUYER, Role.REGISTRY_ADMIN),
     ),
     NavItem(_("Review queue"), "trading:review-queue", roles=(Role.REGISTRY_ADMIN,)),
+    NavItem(
+        _("Roles and members"),
+        "registry:role-grant-queue",
+        roles=(Role.REGISTRY_ADMIN,),
+    ),
     NavItem(_("Journal"), "trading:journal", roles=()),
     NavItem(_("My account"), "account", roles=()),
     NavItem(_("Administration"), "admin:index", staff_only=True),

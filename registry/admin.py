@@ -13,21 +13,71 @@ from registry.models import (
     ProjectDocument,
     ProjectEvent,
     ProjectStatusChange,
+    RoleGrant,
     User,
 )
+from registry.selectors import get_user_roles
 
 
-class MembershipInline(admin.TabularInline):
+def _is_operator(request) -> bool:
+    """Superusers are the operator's break-glass and keep Django's defaults;
+    every other admin user only looks at people (design, invariant 10)."""
+    return request.user.is_active and request.user.is_superuser
+
+
+class PeopleReadOnlyMixin:
+    """Users and memberships change only through role grants a second registry
+    admin approves (registry.services.request_role_grant), never here."""
+
+    def has_add_permission(self, request, *args):
+        return _is_operator(request) and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request, obj=None):
+        return _is_operator(request) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return _is_operator(request) and super().has_delete_permission(request, obj)
+
+
+class MembershipInline(PeopleReadOnlyMixin, admin.TabularInline):
     model = Membership
     extra = 0
     autocomplete_fields = ["organization"]
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(PeopleReadOnlyMixin, DjangoUserAdmin):
+    """For anyone but a superuser: no superuser flag, groups, permissions or
+    password on the page, and nothing changes (``has_change_permission`` also
+    guards the password form)."""
+
     inlines = [MembershipInline]
     list_display = ["username", "email", "first_name", "last_name", "is_staff"]
     list_filter = ["groups", "is_staff", "is_active"]
+    view_fieldsets = (
+        (None, {"fields": ("username", "roles")}),
+        (_("Personal info"), {"fields": ("first_name", "last_name", "email")}),
+        (_("Status"), {"fields": ("is_active", "is_staff")}),
+        (_("Important dates"), {"fields": ("last_login", "date_joined")}),
+    )
+
+    def get_fieldsets(self, request, obj=None):
+        if _is_operator(request):
+            return super().get_fieldsets(request, obj)
+        return self.view_fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        if _is_operator(request):
+            return super().get_readonly_fields(request, obj)
+        return [
+            field
+            for _name, options in self.view_fieldsets
+            for field in options["fields"]
+        ]
+
+    @admin.display(description=_("roles"))
+    def roles(self, obj):
+        return ", ".join(str(role.label) for role in get_user_roles(user=obj)) or "-"
 
 
 class AccountInline(admin.TabularInline):
@@ -51,11 +101,52 @@ class OrganizationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(PeopleReadOnlyMixin, admin.ModelAdmin):
     list_display = ["user", "organization", "created_at"]
     list_select_related = ["user", "organization"]
     search_fields = ["user__username", "organization__name_zh", "organization__name_en"]
     autocomplete_fields = ["user", "organization"]
+
+
+@admin.register(RoleGrant)
+class RoleGrantAdmin(admin.ModelAdmin):
+    """Read-only for everyone: grants are requested and decided on the registry's
+    pages, and the record of who asked and who approved never changes."""
+
+    list_display = [
+        "pk",
+        "kind",
+        "subject",
+        "role",
+        "organization",
+        "status",
+        "requested_by",
+        "requested_at",
+        "decided_by",
+        "decided_at",
+    ]
+    list_filter = ["status", "kind", "role"]
+    list_select_related = ["user", "organization", "requested_by", "decided_by"]
+    search_fields = [
+        "user__username",
+        "username",
+        "requested_by__username",
+        "decided_by__username",
+    ]
+    date_hierarchy = "requested_at"
+
+    @admin.display(description=_("user"))
+    def subject(self, obj):
+        return obj.subject_name
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Account)

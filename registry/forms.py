@@ -1,9 +1,17 @@
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from registry import boundaries
-from registry.models import AdministrativeDivision, Organization, Project
+from registry.models import (
+    AdministrativeDivision,
+    Organization,
+    Project,
+    RoleGrant,
+    User,
+)
+from registry.roles import Role
 from registry.selectors import list_counties
 
 
@@ -212,3 +220,98 @@ class ProjectFilterForm(forms.Form):
                 if name not in self.errors
             }
         return self.cleaned_data
+
+
+# Role grants --------------------------------------------------------------------
+
+
+class RoleGrantForm(forms.Form):
+    """A request to change roles or members. Which fields matter depends on the
+    kind; the service says which are missing (registry.services)."""
+
+    kind = forms.ChoiceField(
+        label=pgettext_lazy("role grant", "Change"), choices=RoleGrant.Kind.choices
+    )
+    user = forms.CharField(
+        label=_("Username"),
+        required=False,
+        max_length=150,
+        help_text=_("The existing user the change is about."),
+    )
+    role = forms.ChoiceField(label=_("Role"), required=False)
+    organization = OrganizationChoiceField(
+        label=_("Organization"),
+        required=False,
+        queryset=Organization.objects.order_by("name_en", "pk"),
+    )
+    username = forms.CharField(
+        label=_("New user's username"), required=False, max_length=150
+    )
+    first_name = forms.CharField(
+        label=_("New user's given name"), required=False, max_length=150
+    )
+    last_name = forms.CharField(
+        label=_("New user's family name"), required=False, max_length=150
+    )
+    email = forms.EmailField(
+        label=_("New user's e-mail address"),
+        required=False,
+        help_text=_(
+            "The new user chooses a password through a one-time link sent here; "
+            "nobody else sets it."
+        ),
+    )
+    reason = forms.CharField(
+        label=_("Reason"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Kept with the change, for whoever decides and audits it."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = [("", "---------"), *Role.choices]
+
+    def clean_user(self):
+        name = self.cleaned_data["user"].strip()
+        if not name:
+            return None
+        user = User.objects.filter(username=name).first()
+        if user is None:
+            raise forms.ValidationError(
+                _("There is no user %(username)s.") % {"username": name}
+            )
+        return user
+
+
+class DecisionForm(forms.Form):
+    note = forms.CharField(
+        label=_("Note (required to reject)"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+class RoleGrantFilterForm(forms.Form):
+    text = forms.CharField(label=_("Search"), required=False, max_length=150)
+    status = forms.ChoiceField(label=_("Status"), required=False)
+    kind = forms.ChoiceField(
+        label=pgettext_lazy("role grant", "Change"), required=False
+    )
+    role = forms.ChoiceField(label=_("Role"), required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["status"].choices = [("", _("All")), *RoleGrant.Status.choices]
+        self.fields["kind"].choices = [("", _("All")), *RoleGrant.Kind.choices]
+        self.fields["role"].choices = [("", _("All")), *Role.choices]
+
+    def filters(self) -> dict:
+        """Valid filters only; an unknown value is ignored rather than an error."""
+        self.is_valid()
+        return {
+            name: value
+            for name, value in self.cleaned_data.items()
+            if name not in self.errors
+        }

@@ -9,10 +9,12 @@ from django.contrib.auth.models import AbstractUser
 from django.contrib.gis.db import models as gis_models
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from registry import uscc
+from registry.roles import Role
 
 
 def validate_uscc(value: str) -> None:
@@ -473,3 +475,161 @@ class CreditBatch(models.Model):
 
 def serial_label(project_code: str, vintage: int, first: int, last: int) -> str:
     return f"{project_code}-V{vintage}-{first:010d}-{last:010d}"
+
+
+class RoleGrant(models.Model):
+    """A request to change who may do what: give or take away a role, add a user
+    to an organization or remove them, or create a user with a role and an
+    organization. A second registry admin decides it (``registry.services``); an
+    approved grant is applied in the same transaction, so every role and
+    membership since this model exists has a row that says who asked, who
+    approved, when and why. Rows are never deleted."""
+
+    class Kind(models.TextChoices):
+        GRANT_ROLE = "grant_role", _("Grant a role")
+        REVOKE_ROLE = "revoke_role", _("Revoke a role")
+        ADD_MEMBERSHIP = "add_membership", _("Add to an organization")
+        REMOVE_MEMBERSHIP = "remove_membership", _("Remove from an organization")
+        CREATE_USER = "create_user", _("Create a user")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+
+    ROLE_KINDS = (Kind.GRANT_ROLE, Kind.REVOKE_ROLE)
+    MEMBERSHIP_KINDS = (Kind.ADD_MEMBERSHIP, Kind.REMOVE_MEMBERSHIP)
+
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    # The person the change is about; empty until a "create a user" grant is
+    # approved and the user exists.
+    user = models.ForeignKey(
+        User,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="role_grants",
+        verbose_name=_("user"),
+    )
+    role = models.CharField(_("role"), max_length=32, choices=Role.choices, blank=True)
+    organization = models.ForeignKey(
+        Organization,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="role_grants",
+        verbose_name=_("organization"),
+    )
+    # The new user's details ("create a user" only). The user chooses their own
+    # password through a one-time link; the requester never sets it.
+    username = models.CharField(_("username"), max_length=150, blank=True)
+    first_name = models.CharField(_("first name"), max_length=150, blank=True)
+    last_name = models.CharField(_("last name"), max_length=150, blank=True)
+    email = models.EmailField(_("e-mail address"), blank=True)
+    reason = models.TextField(_("reason"))
+    requested_by = models.ForeignKey(
+        User,
+        on_delete=models.PROTECT,
+        related_name="role_grants_requested",
+        verbose_name=_("requested by"),
+    )
+    requested_at = models.DateTimeField(_("requested at"), auto_now_add=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.PENDING
+    )
+    decided_by = models.ForeignKey(
+        User,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="role_grants_decided",
+        verbose_name=_("decided by"),
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decision_note = models.TextField(_("decision note"), blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-pk"]
+        verbose_name = _("role grant")
+        verbose_name_plural = _("role grants")
+        indexes = [models.Index(fields=["status", "requested_at"])]
+        constraints = [
+            # Maker-checker in the database too: nobody decides their own
+            # request, nor a change about themselves.
+            models.CheckConstraint(
+                condition=models.Q(decided_by__isnull=True)
+                | ~models.Q(decided_by=models.F("requested_by")),
+                name="rolegrant_decider_not_requester",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(decided_by__isnull=True)
+                | models.Q(user__isnull=True)
+                | ~models.Q(decided_by=models.F("user")),
+                name="rolegrant_decider_not_target",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(status="pending", decided_by__isnull=True)
+                    & models.Q(decided_at__isnull=True)
+                )
+                | (
+                    models.Q(status__in=["approved", "rejected"])
+                    & models.Q(decided_by__isnull=False, decided_at__isnull=False)
+                ),
+                name="rolegrant_decision_complete",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(reason=""), name="rolegrant_reason_given"
+            ),
+            # What each kind needs.
+            models.CheckConstraint(
+                condition=~models.Q(kind__in=["grant_role", "revoke_role"])
+                | (models.Q(user__isnull=False) & ~models.Q(role="")),
+                name="rolegrant_role_change_names_user_and_role",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(kind__in=["add_membership", "remove_membership"])
+                | models.Q(user__isnull=False, organization__isnull=False),
+                name="rolegrant_membership_names_user_and_organization",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(kind="create_user")
+                | (
+                    ~models.Q(username="")
+                    & ~models.Q(email="")
+                    & ~models.Q(role="")
+                    & models.Q(organization__isnull=False)
+                ),
+                name="rolegrant_new_user_complete",
+            ),
+            # One pending request per change (the services say so first, in
+            # words; these stop two requests made at the same moment).
+            models.UniqueConstraint(
+                fields=["user", "role"],
+                condition=models.Q(
+                    status="pending", kind__in=["grant_role", "revoke_role"]
+                ),
+                name="rolegrant_one_pending_role_change",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "organization"],
+                condition=models.Q(
+                    status="pending",
+                    kind__in=["add_membership", "remove_membership"],
+                ),
+                name="rolegrant_one_pending_membership_change",
+            ),
+            models.UniqueConstraint(
+                Lower("username"),
+                condition=models.Q(status="pending", kind="create_user"),
+                name="rolegrant_one_pending_new_user",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.get_kind_display()}"
+
+    @property
+    def subject_name(self) -> str:
+        """Whom the change is about: the user, or the new user's username."""
+        return self.user.get_username() if self.user_id else self.username

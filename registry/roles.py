@@ -61,12 +61,33 @@ ROLE_PERMISSIONS: dict[Role, tuple[str, ...]] = {
         "registry.view_organization",
         "registry.add_organization",
         "registry.change_organization",
+        # People are seen, not managed: users, roles and memberships change
+        # only through role grants a second registry admin approves
+        # (registry.services.request_role_grant).
         "registry.view_membership",
-        "registry.add_membership",
-        "registry.change_membership",
-        "registry.delete_membership",
         "registry.view_user",
-        "registry.add_user",
-        "registry.change_user",
+        "registry.view_rolegrant",
     ),
 }
+
+# What no role may hold, whatever ROLE_PERMISSIONS says later: with any of
+# them one person could give a second account a role and approve their own
+# requests with it. sync_role_groups never sets them, and migration 0006 took
+# the ones registry admins used to hold from databases that had them.
+PEOPLE_PERMISSIONS = (
+    "registry.add_user",
+    "registry.change_user",
+    "registry.delete_user",
+    "registry.add_membership",
+    "registry.change_membership",
+    "registry.delete_membership",
+    "registry.add_rolegrant",
+    "registry.change_rolegrant",
+    "registry.delete_rolegrant",
+    "auth.add_group",
+    "auth.change_group",
+    "auth.delete_group",
+    "auth.add_permission",
+    "auth.change_permission",
+    "auth.delete_permission",
+)

@@ -5,8 +5,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django.contrib.auth.tokens import default_token_generator
 from django.contrib.gis.geos import GEOSGeometry, MultiPolygon
 from django.db.models import Count, Q, QuerySet, Sum
+from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from registry.boundaries import geodesic_area_ha
 from registry.models import (
@@ -17,6 +21,7 @@ from registry.models import (
     ProjectDocument,
     ProjectEvent,
     ProjectStatusChange,
+    RoleGrant,
     User,
 )
 from registry.roles import Role
@@ -284,4 +289,107 @@ def list_batches() -> QuerySet[CreditBatch]:
         CreditBatch.objects.select_related("project__owner")
         .defer("project__boundary")
         .order_by("-issued_at", "-pk")
+    )
+
+
+# Role grants ------------------------------------------------------------------
+
+
+def may_manage_role_grants(user: User) -> bool:
+    """Registry admins (and the operator's superusers) request and decide role
+    grants; nobody else sees them."""
+    return bool(
+        user.is_authenticated
+        and user.is_active
+        and (user.is_superuser or has_role(user, Role.REGISTRY_ADMIN))
+    )
+
+
+def _role_grants() -> QuerySet[RoleGrant]:
+    return RoleGrant.objects.select_related(
+        "user", "organization", "requested_by", "decided_by"
+    )
+
+
+def list_role_grants(
+    *, status: str = "", kind: str = "", role: str = "", text: str = ""
+) -> QuerySet[RoleGrant]:
+    """Every role grant, newest first, for the audit page; ``text`` matches the
+    usernames of whom it is about, who asked and who decided."""
+    grants = _role_grants()
+    if status:
+        grants = grants.filter(status=status)
+    if kind:
+        grants = grants.filter(kind=kind)
+    if role:
+        grants = grants.filter(role=role)
+    if text.strip():
+        term = text.strip()
+        grants = grants.filter(
+            Q(user__username__icontains=term)
+            | Q(username__icontains=term)
+            | Q(requested_by__username__icontains=term)
+            | Q(decided_by__username__icontains=term)
+            | Q(organization__name_zh__icontains=term)
+            | Q(organization__name_en__icontains=term)
+        )
+    return grants.order_by("-requested_at", "-pk")
+
+
+def list_role_grants_to_decide(*, user: User) -> QuerySet[RoleGrant]:
+    """Pending grants ``user`` may decide: asked for by someone else and not
+    about ``user``, oldest first."""
+    return (
+        _role_grants()
+        .filter(status=RoleGrant.Status.PENDING)
+        .exclude(requested_by=user)
+        .exclude(user=user)
+        .order_by("requested_at", "pk")
+    )
+
+
+def list_role_grants_waiting_on_others(*, user: User) -> QuerySet[RoleGrant]:
+    """Pending grants ``user`` asked for or that are about them: another
+    registry admin decides these."""
+    return (
+        _role_grants()
+        .filter(status=RoleGrant.Status.PENDING)
+        .filter(Q(requested_by=user) | Q(user=user))
+        .order_by("requested_at", "pk")
+    )
+
+
+def find_pending_role_grant(grant: RoleGrant) -> RoleGrant | None:
+    """A pending grant for the same change as ``grant`` (another one), if any:
+    the same user and role, the same user and organization, or the same new
+    username."""
+    pending = RoleGrant.objects.filter(status=RoleGrant.Status.PENDING).exclude(
+        pk=grant.pk
+    )
+    if grant.kind in RoleGrant.ROLE_KINDS:
+        pending = pending.filter(
+            kind__in=RoleGrant.ROLE_KINDS, user=grant.user, role=grant.role
+        )
+    elif grant.kind in RoleGrant.MEMBERSHIP_KINDS:
+        pending = pending.filter(
+            kind__in=RoleGrant.MEMBERSHIP_KINDS,
+            user=grant.user,
+            organization=grant.organization,
+        )
+    else:
+        pending = pending.filter(
+            kind=RoleGrant.Kind.CREATE_USER, username__iexact=grant.username
+        )
+    return pending.order_by("pk").first()
+
+
+def password_setup_path(*, user: User) -> str:
+    """The path of the one-time link where ``user`` chooses a password (Django's
+    password-reset token, so it dies once used or once the user signs in)."""
+    return reverse(
+        "registry:password-set",
+        kwargs={
+            "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+            "token": default_token_generator.make_token(user),
+        },
     )

@@ -22,10 +22,13 @@ from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.db import connection, transaction
+from django.core.mail import send_mail
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from registry.boundaries import Boundary
+from registry.errors import field_error
 from registry.models import (
     Account,
     AdministrativeDivision,
@@ -35,15 +38,18 @@ from registry.models import (
     ProjectDocument,
     ProjectEvent,
     ProjectStatusChange,
+    RoleGrant,
     User,
 )
-from registry.roles import ROLE_PERMISSIONS, Role
+from registry.roles import PEOPLE_PERMISSIONS, ROLE_PERMISSIONS, Role
 from registry.selectors import (
     ProjectOverlap,
     can_edit_project,
+    find_pending_role_grant,
     find_project_overlaps,
     has_role,
     is_member,
+    may_manage_role_grants,
 )
 
 DOCUMENT_MAX_BYTES = 20 * 1024 * 1024
@@ -66,7 +72,10 @@ def sync_role_groups(*, using: str = "default") -> dict[Role, Group]:
     groups = {}
     for role, names in ROLE_PERMISSIONS.items():
         group, _created = Group.objects.using(using).get_or_create(name=role.value)
-        wanted = [name.split(".", 1) for name in names]
+        # Never people management, even if a role lists it by mistake.
+        wanted = [
+            name.split(".", 1) for name in names if name not in PEOPLE_PERMISSIONS
+        ]
         permissions = [
             permission
             for permission in Permission.objects.using(using).select_related(
@@ -114,6 +123,11 @@ def open_account(
     return account
 
 
+# The next four apply a change with no check of who asks: an approved role grant
+# calls them (approve_role_grant), and so do the demo loader, the benchmarks
+# and test fixtures. Pages and the API never do.
+
+
 @transaction.atomic
 def add_member(*, user: User, organization: Organization) -> Membership:
     """Let ``user`` act for ``organization``. Idempotent."""
@@ -131,6 +145,24 @@ def grant_role(*, user: User, role: Role) -> None:
     user.__dict__.pop("_registry_roles", None)  # the selectors' cache
     if role == Role.REGISTRY_ADMIN and not user.is_staff:
         user.is_staff = True
+        user.save(update_fields=["is_staff"])
+
+
+@transaction.atomic
+def remove_member(*, user: User, organization: Organization) -> None:
+    """``user`` no longer acts for ``organization``. Idempotent."""
+    Membership.objects.filter(user=user, organization=organization).delete()
+    user.__dict__.pop("_registry_organization_ids", None)
+
+
+@transaction.atomic
+def revoke_role(*, user: User, role: Role) -> None:
+    """Take ``user`` out of the group of ``role``; a former registry admin also
+    loses admin access (a superuser keeps it: that is the operator's)."""
+    user.groups.remove(Group.objects.get(name=role.value))
+    user.__dict__.pop("_registry_roles", None)
+    if role == Role.REGISTRY_ADMIN and user.is_staff and not user.is_superuser:
+        user.is_staff = False
         user.save(update_fields=["is_staff"])
 
 
@@ -490,3 +522,314 @@ def refuse_live_overlaps(*, project: Project) -> None:
     check holds the same lock as registration until it commits."""
     _serialize_boundary_checks()
     _refuse_overlaps(project)
+
+
+# Role grants: who may do what changes only with a second person's approval ------
+
+
+def _check_may_manage_role_grants(actor: User) -> None:
+    if not may_manage_role_grants(actor):
+        raise PermissionDenied(
+            _("Only a registry admin can request or decide changes of roles.")
+        )
+
+
+def _role_label(role: str) -> str:
+    return str(Role(role).label) if role in Role.values else role
+
+
+def _check_role_grant_details(grant: RoleGrant) -> None:
+    """What each kind needs; fields a kind does not use are cleared."""
+    errors = {}
+    if grant.kind not in RoleGrant.Kind.values:
+        raise ValidationError(
+            {"kind": _("Choose what to change.")}, code="role_grant_kind"
+        )
+    if not grant.reason:
+        errors["reason"] = _(
+            "Give a reason: it is kept with the change for anyone who audits it."
+        )
+    creates_user = grant.kind == RoleGrant.Kind.CREATE_USER
+    if creates_user:
+        grant.user = None
+    elif grant.user is None:
+        errors["user"] = _("Name the user this change is about.")
+    if grant.kind in RoleGrant.MEMBERSHIP_KINDS:
+        grant.role = ""
+    elif grant.role not in Role.values:
+        errors["role"] = _("Choose a role.")
+    if grant.kind in RoleGrant.ROLE_KINDS:
+        grant.organization = None
+    elif grant.organization is None:
+        errors["organization"] = _("Choose an organization.")
+    if creates_user:
+        if not grant.username:
+            errors["username"] = _("Give the new user a username.")
+        if not grant.email:
+            errors["email"] = _(
+                "Give the new user's e-mail address: the link to set a "
+                "password goes there."
+            )
+    else:
+        grant.username = grant.first_name = grant.last_name = grant.email = ""
+    if errors:
+        raise ValidationError(errors, code="role_grant_details")
+    if creates_user:
+        # The username and e-mail rules of the user model itself.
+        try:
+            User(
+                username=grant.username,
+                email=grant.email,
+                first_name=grant.first_name,
+                last_name=grant.last_name,
+            ).clean_fields(exclude=["password"])
+        except ValidationError as error:
+            raise ValidationError(
+                {
+                    field: messages
+                    for field, messages in error.message_dict.items()
+                    if field in ("username", "email", "first_name", "last_name")
+                },
+                code="role_grant_details",
+            ) from None
+
+
+def _refuse_change_that_changes_nothing(grant: RoleGrant) -> None:
+    """The change must still be one: checked when asked and again when approved,
+    since roles and members may have changed in between."""
+    kind = grant.kind
+    names = {
+        "user": grant.user.get_username() if grant.user_id else grant.username,
+        "role": _role_label(grant.role),
+        "organization": grant.organization.display_name
+        if grant.organization_id
+        else "",
+        "username": grant.username,
+        "email": grant.email,
+    }
+    if kind in RoleGrant.ROLE_KINDS:
+        has_it = grant.user.groups.filter(name=grant.role).exists()
+        if kind == RoleGrant.Kind.GRANT_ROLE and has_it:
+            raise field_error(
+                "role",
+                _("%(user)s already has the role “%(role)s”.") % names,
+                code="role_grant_no_change",
+            )
+        if kind == RoleGrant.Kind.REVOKE_ROLE and not has_it:
+            raise field_error(
+                "role",
+                _("%(user)s does not have the role “%(role)s”.") % names,
+                code="role_grant_no_change",
+            )
+    elif kind in RoleGrant.MEMBERSHIP_KINDS:
+        member = Membership.objects.filter(
+            user=grant.user, organization=grant.organization
+        ).exists()
+        if kind == RoleGrant.Kind.ADD_MEMBERSHIP and member:
+            raise field_error(
+                "organization",
+                _("%(user)s already acts for %(organization)s.") % names,
+                code="role_grant_no_change",
+            )
+        if kind == RoleGrant.Kind.REMOVE_MEMBERSHIP and not member:
+            raise field_error(
+                "organization",
+                _("%(user)s does not act for %(organization)s.") % names,
+                code="role_grant_no_change",
+            )
+    else:
+        if User.objects.filter(username__iexact=grant.username).exists():
+            raise field_error(
+                "username",
+                _("The username %(username)s is taken.") % names,
+                code="role_grant_no_change",
+            )
+        if User.objects.filter(email__iexact=grant.email).exists():
+            raise field_error(
+                "email",
+                _("A user with the e-mail address %(email)s already exists.") % names,
+                code="role_grant_no_change",
+            )
+
+
+def _duplicate_pending(pending: RoleGrant | None) -> ValidationError:
+    return ValidationError(
+        _(
+            "The same change is already waiting for a decision (request "
+            "#%(number)s): decide that one first."
+        )
+        % {"number": pending.pk if pending else "?"},
+        code="role_grant_duplicate",
+    )
+
+
+@transaction.atomic
+def request_role_grant(
+    *,
+    actor: User,
+    kind: str,
+    reason: str,
+    user: User | None = None,
+    role: str = "",
+    organization: Organization | None = None,
+    username: str = "",
+    first_name: str = "",
+    last_name: str = "",
+    email: str = "",
+) -> RoleGrant:
+    """Ask for a change of roles or members; another registry admin decides it.
+
+    ``kind`` says which: grant or revoke ``role`` for ``user``, add or remove
+    ``user`` as a member of ``organization``, or create a user (``username``,
+    names, ``email``) with ``role`` acting for ``organization``. The new user
+    chooses their own password through a one-time link; nobody else sets it.
+    """
+    _check_may_manage_role_grants(actor)
+    grant = RoleGrant(
+        kind=kind,
+        user=user,
+        role=role or "",
+        organization=organization,
+        username=username.strip(),
+        first_name=first_name.strip(),
+        last_name=last_name.strip(),
+        email=email.strip(),
+        reason=reason.strip(),
+        requested_by=actor,
+        status=RoleGrant.Status.PENDING,
+    )
+    _check_role_grant_details(grant)
+    pending = find_pending_role_grant(grant)
+    if pending is not None:
+        raise _duplicate_pending(pending)
+    _refuse_change_that_changes_nothing(grant)
+    grant.full_clean(validate_constraints=False)
+    try:
+        # A twin request committed a moment ago: the partial unique
+        # constraints refuse it, in words here rather than as an error page.
+        with transaction.atomic():
+            grant.save()
+    except IntegrityError:
+        raise _duplicate_pending(find_pending_role_grant(grant)) from None
+    return grant
+
+
+def _check_decider(grant: RoleGrant, actor: User) -> None:
+    _check_may_manage_role_grants(actor)
+    if actor.pk == grant.requested_by_id:
+        raise PermissionDenied(
+            _("You asked for this change, so another registry admin must decide it.")
+        )
+    if grant.user_id is not None and actor.pk == grant.user_id:
+        raise PermissionDenied(
+            _("This change is about you, so another registry admin must decide it.")
+        )
+
+
+def _locked_pending_grant(grant: RoleGrant) -> RoleGrant:
+    grant = (
+        RoleGrant.objects.select_for_update(of=("self",))
+        .select_related("user", "organization")
+        .get(pk=grant.pk)
+    )
+    if grant.status != RoleGrant.Status.PENDING:
+        raise ValidationError(
+            _("This request was already %(status)s; it cannot be decided again.")
+            % {"status": grant.get_status_display().lower()},
+            code="role_grant_decided",
+        )
+    return grant
+
+
+def _record_decision(grant: RoleGrant, actor: User, status: str, note: str) -> None:
+    """Compare-and-set from pending: of two deciders at once, one wins."""
+    now = timezone.now()
+    decided = RoleGrant.objects.filter(
+        pk=grant.pk, status=RoleGrant.Status.PENDING
+    ).update(
+        status=status,
+        user=grant.user,
+        decided_by=actor,
+        decided_at=now,
+        decision_note=note,
+    )
+    if not decided:
+        raise ValidationError(
+            _("Someone else decided this request a moment ago."),
+            code="role_grant_decided",
+        )
+    grant.status, grant.decided_by, grant.decided_at = status, actor, now
+    grant.decision_note = note
+
+
+def _create_user(grant: RoleGrant) -> User:
+    user = User(
+        username=grant.username,
+        first_name=grant.first_name,
+        last_name=grant.last_name,
+        email=grant.email,
+    )
+    # Until the new user follows the link and chooses one.
+    user.set_unusable_password()
+    user.full_clean()
+    user.save()
+    return user
+
+
+@transaction.atomic
+def approve_role_grant(
+    *, grant: RoleGrant, approver: User, note: str = ""
+) -> RoleGrant:
+    """Decide a pending grant yes and apply it, in one transaction: the role,
+    the membership, or the new user with both."""
+    _check_may_manage_role_grants(approver)
+    grant = _locked_pending_grant(grant)
+    _check_decider(grant, approver)
+    _refuse_change_that_changes_nothing(grant)
+    kind = grant.kind
+    if kind == RoleGrant.Kind.CREATE_USER:
+        grant.user = _create_user(grant)
+    if kind in (RoleGrant.Kind.GRANT_ROLE, RoleGrant.Kind.CREATE_USER):
+        grant_role(user=grant.user, role=Role(grant.role))
+    elif kind == RoleGrant.Kind.REVOKE_ROLE:
+        revoke_role(user=grant.user, role=Role(grant.role))
+    if kind in (RoleGrant.Kind.ADD_MEMBERSHIP, RoleGrant.Kind.CREATE_USER):
+        add_member(user=grant.user, organization=grant.organization)
+    elif kind == RoleGrant.Kind.REMOVE_MEMBERSHIP:
+        remove_member(user=grant.user, organization=grant.organization)
+    _record_decision(grant, approver, RoleGrant.Status.APPROVED, note.strip())
+    return grant
+
+
+@transaction.atomic
+def reject_role_grant(*, grant: RoleGrant, approver: User, note: str) -> RoleGrant:
+    """Decide a pending grant no, with a note the requester reads; nothing else
+    changes."""
+    _check_may_manage_role_grants(approver)
+    if not note.strip():
+        raise field_error(
+            "note",
+            _("Give a reason for the rejection: the requester will see it."),
+            code="role_grant_note",
+        )
+    grant = _locked_pending_grant(grant)
+    _check_decider(grant, approver)
+    _record_decision(grant, approver, RoleGrant.Status.REJECTED, note.strip())
+    return grant
+
+
+def send_password_setup_link(*, user: User, url: str) -> bool:
+    """E-mail a new user the link to choose their password; whether it went.
+    A registry without mail set up still works: the approver hands the link
+    over."""
+    subject = _("Your account at the Bijie carbon-sink registry")
+    body = _(
+        "An account with the username %(username)s has been created for you. "
+        "Choose your password here (the link works once and expires in "
+        "%(days)d days):\n\n%(url)s\n"
+    ) % {
+        "username": user.get_username(),
+        "days": max(1, settings.PASSWORD_RESET_TIMEOUT // 86400),
+        "url": url,
+    }
+    return bool(send_mail(subject, body, None, [user.email], fail_silently=True))

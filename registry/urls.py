@@ -17,4 +17,18 @@ urlpatterns = [
         name="project-action",
     ),
     path("documents/<int:pk>/", views.document_download, name="document-download"),
+    path("roles/", views.role_grant_queue, name="role-grant-queue"),
+    path("roles/new/", views.role_grant_create, name="role-grant-create"),
+    path("roles/audit/", views.role_grant_audit, name="role-grant-audit"),
+    path(
+        "roles/<int:pk>/<str:action>/",
+        views.role_grant_decide,
+        name="role-grant-decide",
+    ),
+    path(
+        "password/set/<uidb64>/<token>/",
+        views.PasswordSetView.as_view(),
+        name="password-set",
+    ),
+    path("password/set/done/", views.password_set_done, name="password-set-done"),
 ]

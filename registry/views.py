@@ -1,11 +1,13 @@
 """Registry pages: thin, each parses input, calls one service or selector, renders."""
 
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse, reverse_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import cache_page
@@ -14,12 +16,15 @@ from django.views.decorators.http import require_GET, require_POST
 from registry import services
 from registry.boundaries import geojson_feature
 from registry.forms import (
+    DecisionForm,
     ProjectFilterForm,
     ProjectForm,
     ReasonForm,
+    RoleGrantFilterForm,
+    RoleGrantForm,
     add_service_errors,
 )
-from registry.models import ProjectDocument
+from registry.models import ProjectDocument, RoleGrant
 from registry.roles import Role
 from registry.selectors import (
     allowed_project_actions,
@@ -33,8 +38,13 @@ from registry.selectors import (
     list_project_batches,
     list_project_history,
     list_projects,
+    list_role_grants,
+    list_role_grants_to_decide,
+    list_role_grants_waiting_on_others,
     list_user_organizations,
     list_visible_documents,
+    may_manage_role_grants,
+    password_setup_path,
 )
 
 PROJECTS_PER_PAGE = 20
@@ -324,4 +334,142 @@ def document_download(request, pk):
         raise Http404(_("No such document."))
     return FileResponse(
         document.file.open("rb"), as_attachment=True, filename=document.original_name
+    )
+
+
+# Role grants ----------------------------------------------------------------------
+
+ROLE_GRANTS_PER_PAGE = 50
+
+
+def _role_grant_officer_required(user) -> None:
+    if not may_manage_role_grants(user):
+        raise PermissionDenied(_("Only registry admins manage roles and members."))
+
+
+def _render_role_grant_queue(request, *, status=200):
+    user = request.user
+    return render(
+        request,
+        "registry/role_grant_queue.html",
+        {
+            "to_decide": list_role_grants_to_decide(user=user)[:200],
+            "waiting": list_role_grants_waiting_on_others(user=user)[:200],
+            "decision_form": DecisionForm(),
+        },
+        status=status,
+    )
+
+
+@login_required
+def role_grant_queue(request):
+    _role_grant_officer_required(request.user)
+    return _render_role_grant_queue(request)
+
+
+@login_required
+def role_grant_create(request):
+    _role_grant_officer_required(request.user)
+    form = RoleGrantForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            grant = services.request_role_grant(actor=request.user, **data)
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(
+                request,
+                _(
+                    "Request #%(number)s saved. Another registry admin decides it; "
+                    "nothing changes until then."
+                )
+                % {"number": grant.pk},
+            )
+            return redirect("registry:role-grant-queue")
+    status = 400 if form.is_bound and form.errors else 200
+    return render(
+        request, "registry/role_grant_form.html", {"form": form}, status=status
+    )
+
+
+@login_required
+@require_POST
+def role_grant_decide(request, pk, action):
+    _role_grant_officer_required(request.user)
+    if action not in ("approve", "reject"):
+        raise Http404
+    grant = get_object_or_404(RoleGrant, pk=pk)
+    form = DecisionForm(request.POST)
+    form.is_valid()
+    note = form.cleaned_data.get("note", "")
+    try:
+        if action == "approve":
+            grant = services.approve_role_grant(
+                grant=grant, approver=request.user, note=note
+            )
+        else:
+            grant = services.reject_role_grant(
+                grant=grant, approver=request.user, note=note
+            )
+    except PermissionDenied as error:
+        messages.error(request, str(error))
+        return _render_role_grant_queue(request, status=403)
+    except ValidationError as error:
+        for message in error.messages:
+            messages.error(request, message)
+        return _render_role_grant_queue(request, status=400)
+    if action == "reject":
+        messages.success(
+            request,
+            _("Request #%(number)s rejected; nothing changed.") % {"number": pk},
+        )
+        return redirect("registry:role-grant-queue")
+    if grant.kind != RoleGrant.Kind.CREATE_USER:
+        messages.success(
+            request, _("Request #%(number)s approved and applied.") % {"number": pk}
+        )
+        return redirect("registry:role-grant-queue")
+    # Shown once, on this page only: the link lets its holder choose the new
+    # user's password, so it is not put in a message or a redirect.
+    link = request.build_absolute_uri(password_setup_path(user=grant.user))
+    return render(
+        request,
+        "registry/role_grant_approved.html",
+        {
+            "grant": grant,
+            "link": link,
+            "emailed": services.send_password_setup_link(user=grant.user, url=link),
+        },
+    )
+
+
+@login_required
+def role_grant_audit(request):
+    _role_grant_officer_required(request.user)
+    filter_form = RoleGrantFilterForm(request.GET or None)
+    filters = filter_form.filters() if request.GET else {}
+    grants = list_role_grants(**filters)
+    page = Paginator(grants, ROLE_GRANTS_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "registry/role_grant_audit.html",
+        {"filter_form": filter_form, "page": page, "query": query.urlencode()},
+    )
+
+
+class PasswordSetView(auth_views.PasswordResetConfirmView):
+    """Where a user created by a role grant chooses their password, from the
+    one-time link (Django's password-reset token: it stops working once used,
+    once the user signs in, or after PASSWORD_RESET_TIMEOUT)."""
+
+    template_name = "registry/password_set.html"
+    success_url = reverse_lazy("registry:password-set-done")
+
+
+def password_set_done(request):
+    return render(
+        request, "registry/password_set_done.html", {"login_url": reverse("login")}
     )
