@@ -122,20 +122,26 @@ def _populate() -> tuple[int, int]:
                 for i in range(size)
             )
             # The insert trigger gives each its sequence and chained hashes.
+            # Each retirement is reserved, then retired, as the services write
+            # it (verify_ledger replays the journal against the blocks).
             LedgerEntry.objects.bulk_create(
                 LedgerEntry(
-                    kind=LedgerEntry.Kind.RETIRE,
+                    kind=kind,
                     batch=batch,
                     first_serial=first + i,
                     last_serial=first + i,
                     quantity=1,
                     from_account=account,
-                    to_account=retirement,
+                    to_account=to_account,
                     trade_request=request,
                     actor=admin,
                     created_at=now,
                 )
                 for i, request in enumerate(requests)
+                for kind, to_account in (
+                    (LedgerEntry.Kind.RESERVE, account),
+                    (LedgerEntry.Kind.RETIRE, retirement),
+                )
             )
             Certificate.objects.bulk_create(
                 Certificate(

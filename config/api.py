@@ -8,18 +8,29 @@ Every error is JSON of one shape, whatever raised it (DRF, a service's
 
 ``code`` is stable (clients branch on it); ``message`` is translated by the
 request's Accept-Language; ``fields`` appears when the input was at fault.
+No input gives a 5xx: JSON nested deeper than ``MAX_JSON_DEPTH`` is a 400
+(``nesting_too_deep``), a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (files
+apart) a 413 (``request_too_large``). Throttles count per client address as
+the trusted proxies report it.
 """
 
+from decimal import Decimal
+
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.encoding import force_str
 from django.utils.translation import gettext as _
-from rest_framework import exceptions, status
+from django.utils.translation import gettext_lazy as _lazy
+from rest_framework import exceptions, parsers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle
 from rest_framework.views import set_rollback
+
+from common.client_address import client_address
 
 MAX_PAGE_SIZE = 200
 
@@ -29,7 +40,19 @@ class Pagination(PageNumberPagination):
     max_page_size = MAX_PAGE_SIZE
 
 
-class AuthThrottle(ScopedRateThrottle):
+class ClientAddressThrottleMixin:
+    """Counts per the client address the trusted proxies report, never per
+    what the client wrote into X-Forwarded-For (common/client_address.py)."""
+
+    def get_ident(self, request):
+        return client_address(request) or "unknown"
+
+
+class AnonThrottle(ClientAddressThrottleMixin, AnonRateThrottle):
+    """Anonymous requests per client address."""
+
+
+class AuthThrottle(ClientAddressThrottleMixin, ScopedRateThrottle):
     """Sign-in attempts per client address (anonymous by definition)."""
 
     scope_attr = "throttle_scope"
@@ -58,9 +81,79 @@ CONFLICT_CODES = frozenset(
 )
 
 
+# Service refusals that mean "you may not do this", whatever the input: 403.
+FORBIDDEN_CODES = frozenset({"own_request"})
+
+
 class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_code = "conflict"
+
+
+class RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "request_too_large"
+    default_detail = _lazy("The request is too large.")
+
+
+def _request_too_large() -> RequestTooLarge:
+    megabytes = Decimal(settings.DATA_UPLOAD_MAX_MEMORY_SIZE) / (1024 * 1024)
+    return RequestTooLarge(
+        _(
+            "The request is too large. Send files (such as a boundary or "
+            "land-cover file) as multipart uploads; other input is limited to "
+            "%(size)s MB."
+        )
+        % {"size": f"{megabytes:.1f}".removesuffix(".0")}
+    )
+
+
+# Deeper JSON than any request needs (a GeoJSON boundary is under 10 levels);
+# refusing it early keeps the parser and everything after it out of recursion
+# limits.
+MAX_JSON_DEPTH = 64
+
+
+def _nested_too_deep(data, limit: int) -> bool:
+    """Whether ``data`` nests lists and objects more than ``limit`` deep,
+    found without recursion."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _too_deep() -> exceptions.ParseError:
+    return exceptions.ParseError(
+        exceptions.ErrorDetail(
+            _("The JSON is nested more than %(depth)s levels deep.")
+            % {"depth": MAX_JSON_DEPTH},
+            code="nesting_too_deep",
+        )
+    )
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, refusing absurdly deep nesting with a 400 instead of
+    failing with a RecursionError (a 500)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise _too_deep() from None
+        if _nested_too_deep(data, MAX_JSON_DEPTH):
+            raise _too_deep()
+        return data
 
 
 def _field_errors(detail) -> dict:
@@ -151,13 +244,28 @@ def exception_handler(exc, context):
             exc.error_dict.values() if hasattr(exc, "error_dict") else [exc.error_list]
         )
         codes = {item.code for items in groups for item in items}
-        exc = Conflict(converted.detail) if codes & CONFLICT_CODES else converted
+        if codes & FORBIDDEN_CODES:
+            exc = exceptions.PermissionDenied(converted.detail)
+        elif codes & CONFLICT_CODES:
+            exc = Conflict(converted.detail)
+        else:
+            exc = converted
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(
             force_str(exc) or exceptions.PermissionDenied.default_detail
         )
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
+    elif isinstance(exc, RequestDataTooBig):
+        exc = _request_too_large()
+    elif isinstance(exc, SuspiciousOperation):
+        # Too many fields or files, a malformed multipart body: the input's
+        # fault, answered like any bad input.
+        exc = exceptions.ParseError(
+            exceptions.ErrorDetail(
+                _("The request could not be read."), code="bad_request"
+            )
+        )
     if not isinstance(exc, exceptions.APIException):
         return None
     headers = {}

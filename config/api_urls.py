@@ -7,13 +7,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import exceptions
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import AllowAny
-from rest_framework.throttling import AnonRateThrottle
+
+from config.api import AnonThrottle
 
 app_name = "api"
 
 
 class SchemaView(SpectacularAPIView):
-    throttle_classes = [AnonRateThrottle]
+    throttle_classes = [AnonThrottle]
 
 
 @extend_schema(exclude=True)

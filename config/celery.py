@@ -23,6 +23,11 @@ app.conf.beat_schedule = {
         "task": "trading.tasks.verify_ledger_task",
         "schedule": crontab(hour=2, minute=30),
     },
+    # The journal's head, signed and published once a day (idempotent).
+    "publish-journal-head-daily": {
+        "task": "trading.tasks.publish_journal_head_task",
+        "schedule": crontab(hour=3, minute=0),
+    },
 }
 
 

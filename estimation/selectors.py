@@ -41,15 +41,20 @@ def list_datasets(*, user: User) -> QuerySet[LandCoverDataset]:
 
 
 def list_runs(*, user: User) -> QuerySet[EstimationRun]:
-    """Runs of the user's organizations; registry admins and verifiers see all."""
+    """Runs of the user's organizations (all for registry admins); a verifier
+    also sees the runs submitted to them: those with a verification they may
+    review or have reviewed (``reviewable_verifications``)."""
     runs = EstimationRun.objects.select_related(
         "project", "dataset", "methodology", "organization"
     ).defer("boundary", "project__boundary")
-    if has_role(user, Role.REGISTRY_ADMIN) or has_role(user, Role.VERIFIER):
+    if has_role(user, Role.REGISTRY_ADMIN):
         return runs
     if not user.is_authenticated:
         return runs.none()
-    return runs.filter(organization__memberships__user=user).distinct()
+    visible = Q(organization__memberships__user=user)
+    if verification_body_of(user) is not None:
+        visible |= Q(pk__in=reviewable_verifications(user=user).values("run_id"))
+    return runs.filter(visible).distinct()
 
 
 def get_run_for_user(*, user: User, pk: int) -> EstimationRun | None:
@@ -82,9 +87,27 @@ def is_verifier_conflicted(user: User, verification: Verification) -> bool:
     )
 
 
+def reviewable_verifications(*, user: User) -> QuerySet[Verification]:
+    """What has been submitted to this verifier: verifications awaiting a
+    decision that they may take (a submission is open to every verification
+    body without a conflict of interest; the first to decide takes it), and
+    those they or their verification body decided. None for anyone else."""
+    if verification_body_of(user) is None:
+        return Verification.objects.none()
+    own = Q(submitted_by=user) | Q(run__organization__memberships__user=user)
+    own |= Q(project__owner__memberships__user=user)
+    conflicted = Verification.objects.filter(own).values("pk")
+    awaiting = Q(status=Verification.Status.SUBMITTED) & ~Q(pk__in=conflicted)
+    decided = Q(verifier=user) | Q(
+        verification_body__memberships__user=user,
+        verification_body__kind=Organization.Kind.VERIFIER,
+    )
+    return Verification.objects.filter(awaiting | decided)
+
+
 def list_verifications(*, user: User) -> QuerySet[Verification]:
-    """Verifications the user may see: all for registry admins and for verifiers
-    of a verification body; their organizations' runs' for everyone else."""
+    """Verifications the user may see: all for registry admins; those of their
+    organizations' runs, and for verifiers those submitted to them."""
     verifications = Verification.objects.select_related(
         "project",
         "run",
@@ -94,11 +117,14 @@ def list_verifications(*, user: User) -> QuerySet[Verification]:
         "verification_body",
         "batch",
     ).defer("project__boundary", "run__boundary")
-    if has_role(user, Role.REGISTRY_ADMIN) or verification_body_of(user) is not None:
+    if has_role(user, Role.REGISTRY_ADMIN):
         return verifications
     if not user.is_authenticated:
         return verifications.none()
-    return verifications.filter(run__organization__memberships__user=user).distinct()
+    visible = Q(run__organization__memberships__user=user)
+    if verification_body_of(user) is not None:
+        visible |= Q(pk__in=reviewable_verifications(user=user).values("pk"))
+    return verifications.filter(visible).distinct()
 
 
 def get_verification_for_user(*, user: User, pk: int) -> Verification | None:
@@ -108,15 +134,12 @@ def get_verification_for_user(*, user: User, pk: int) -> Verification | None:
 def list_verification_queue(*, user: User) -> QuerySet[Verification]:
     """Runs awaiting a decision that this verifier may take (none of their own
     organizations'), oldest first."""
-    if verification_body_of(user) is None:
-        return Verification.objects.none()
-    own = Q(submitted_by=user) | Q(run__organization__memberships__user=user)
-    own |= Q(project__owner__memberships__user=user)
-    conflicted = Verification.objects.filter(own).values("pk")
     return (
         list_verifications(user=user)
-        .filter(status=Verification.Status.SUBMITTED)
-        .exclude(pk__in=conflicted)
+        .filter(
+            status=Verification.Status.SUBMITTED,
+            pk__in=reviewable_verifications(user=user).values("pk"),
+        )
         .order_by("submitted_at", "pk")
     )
 

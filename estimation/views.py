@@ -1,7 +1,5 @@
 """Estimation pages: thin, each parses input, calls one service or selector."""
 
-import csv
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -11,6 +9,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from common.spreadsheets import csv_writer
 from estimation import services
 from estimation.forms import (
     DatasetUploadForm,
@@ -266,7 +265,7 @@ def run_csv(request, pk):
         f'attachment; filename="estimation-run-{run.pk}.csv"'
     )
     response.write("\ufeff")  # so that spreadsheet programs read the UTF-8 names
-    writer = csv.writer(response)
+    writer = csv_writer(response)
     writer.writerow(
         [
             "rank",

@@ -15,7 +15,7 @@ from django.db.models.functions import ExtractYear, TruncMonth
 from estimation.models import EcosystemResult, EstimationRun, Verification
 from public import figures
 from registry.models import Account, CreditBatch, Project
-from trading.models import Certificate, CreditBlock, LedgerEntry
+from trading.models import Certificate, CreditBlock, JournalAnchor, LedgerEntry
 
 SEARCH_LIMIT = 20
 
@@ -342,3 +342,13 @@ def transfers_by_vintage() -> list[dict]:
         {"vintage": vintage, "tonnes": tonnes, "average_price": price}
         for vintage, tonnes, price in figures.volume_and_average_price(rows)
     ]
+
+
+def list_published_heads() -> QuerySet[JournalAnchor]:
+    return JournalAnchor.objects.order_by("-sequence", "-published_at")
+
+
+def get_published_head(*, pk: int | None = None) -> JournalAnchor | None:
+    """One published head by id, or the latest one (pk None)."""
+    heads = list_published_heads()
+    return heads.first() if pk is None else heads.filter(pk=pk).first()

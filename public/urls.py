@@ -1,6 +1,6 @@
 from django.urls import path
 
-from public import views
+from public import heads, views
 
 app_name = "public"
 
@@ -18,6 +18,17 @@ urlpatterns = [
         "public/statistics/<str:series>.csv",
         views.statistics_csv,
         name="statistics-csv",
+    ),
+    path("public/journal-heads/", heads.journal_heads, name="journal-heads"),
+    path(
+        "public/journal-heads/latest.json",
+        heads.journal_head_json,
+        name="journal-head-latest",
+    ),
+    path(
+        "public/journal-heads/<int:pk>.json",
+        heads.journal_head_json,
+        name="journal-head-json",
     ),
     # Certificates are addressed by their random token, never by number.
     path("certificates/<str:token>/", views.certificate_page, name="certificate"),

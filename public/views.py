@@ -2,8 +2,6 @@
 parses its input, calls selectors, renders. Unknown or malformed numbers get
 a page that says so (404 or 400), never an error."""
 
-import csv
-
 from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import HttpResponse, StreamingHttpResponse
@@ -15,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_GET
 
+from common.spreadsheets import csv_writer
 from estimation.models import Ecosystem
 from public import figures, pdf, selectors
 from registry.models import Project, serial_label
@@ -69,7 +68,7 @@ class _Echo:
 
 
 def _csv_response(filename: str, header: list[str], rows) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
+    writer = csv_writer(_Echo())
 
     def lines():
         yield "\ufeff" + writer.writerow(header)

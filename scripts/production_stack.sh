@@ -3,6 +3,12 @@
 # stage, installing them first when run as root. On success prints the
 # DATABASE_URL and REDIS_URL lines to export; on failure prints one sentence on
 # stderr and exits 1.
+#
+# Two database roles, as in docker compose: the suite runs as the owner
+# (registry_test, a superuser here because pytest creates test databases and
+# extensions), and the application role (registry_app, which owns nothing)
+# is what tests/trading/test_database_roles.py connects as; the DATABASE_APP_*
+# lines tell the suite its name and password.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,11 +17,18 @@ PG_PORT=${TEST_PG_PORT:-5432}
 REDIS_PORT=${TEST_REDIS_PORT:-6390}
 DB_USER=registry_test
 DB_PASSWORD=registry_test
+APP_DB_USER=registry_app
+APP_DB_PASSWORD=registry_app
 
 fail() { printf '%s\n' "$*" >&2; exit 1; }
 
 if [ -n "${TEST_DATABASE_URL:-}" ] && [ -n "${TEST_REDIS_URL:-}" ]; then
   printf 'DATABASE_URL=%s\nREDIS_URL=%s\n' "$TEST_DATABASE_URL" "$TEST_REDIS_URL"
+  # Servers of your own: name their application role to test it too.
+  if [ -n "${TEST_DATABASE_APP_ROLE:-}" ]; then
+    printf 'DATABASE_APP_ROLE=%s\nDATABASE_APP_PASSWORD=%s\n' \
+      "$TEST_DATABASE_APP_ROLE" "${TEST_DATABASE_APP_PASSWORD:-}"
+  fi
   exit 0
 fi
 
@@ -44,6 +57,11 @@ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$DB_USER') THEN
     CREATE ROLE $DB_USER LOGIN SUPERUSER PASSWORD '$DB_PASSWORD';
   END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$APP_DB_USER') THEN
+    CREATE ROLE $APP_DB_USER LOGIN PASSWORD '$APP_DB_PASSWORD';
+  END IF;
+  -- Whatever it was before: the application role has no power of its own.
+  ALTER ROLE $APP_DB_USER NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
 END
 \$\$;
 SQL
@@ -65,3 +83,4 @@ redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 || fail "Redis did not answer on
 
 printf 'DATABASE_URL=postgis://%s:%s@127.0.0.1:%s/%s\n' "$DB_USER" "$DB_PASSWORD" "$PG_PORT" "$DB_USER"
 printf 'REDIS_URL=redis://127.0.0.1:%s/0\n' "$REDIS_PORT"
+printf 'DATABASE_APP_ROLE=%s\nDATABASE_APP_PASSWORD=%s\n' "$APP_DB_USER" "$APP_DB_PASSWORD"

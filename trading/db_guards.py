@@ -1,9 +1,12 @@
-"""SQL for the ledger's database side (used by migrations and by the flush
-command): append-only journal triggers on PostgreSQL and SQLite, exclusion
-constraints over serial ranges on PostgreSQL, PostgreSQL's chaining trigger and
-its one-statement reserve and settle functions."""
+"""SQL for the ledger's database side (used by migrations, the flush command
+and the post-migrate grants): append-only journal triggers on PostgreSQL and
+SQLite, exclusion constraints over serial ranges on PostgreSQL, PostgreSQL's
+chaining trigger, its one-statement issue, reserve, settle and release
+functions, and the application role's grants."""
 
 from contextlib import contextmanager
+
+from django.utils.translation import gettext as _
 
 POSTGRES_FORWARD = [
     "CREATE EXTENSION IF NOT EXISTS btree_gist",
@@ -353,3 +356,293 @@ def relink_journal(apps, schema_editor) -> None:
     elif vendor == "sqlite":
         for statement in SQLITE_FORWARD:
             schema_editor.execute(statement)
+
+
+# Two database roles (migration 0008) ------------------------------------------
+#
+# The owner role owns the schema and runs migrations; the application role
+# (web, worker, beat) owns nothing. It may read the journal, its head and the
+# credit blocks but not write them: every change to them goes through the
+# ledger's functions below, which run with the owner's rights (SECURITY
+# DEFINER, a fixed search_path) and take the same steps as trading.services'
+# Python. Grants are applied after every migrate by grant_application_role.
+
+DEFINER = "SECURITY DEFINER SET search_path = public, pg_temp"
+
+
+def definer(function_sql: str) -> str:
+    """A function definition that runs with its owner's rights, resolving names
+    in ``public`` only (pg_temp last, so a caller's temporary table cannot
+    stand in for a ledger table)."""
+    body = function_sql.rstrip()
+    assert body.endswith("LANGUAGE plpgsql"), body[-40:]
+    return f"{body} {DEFINER}\n"
+
+
+# Any session can set a custom setting, so the purge setting is honoured only
+# for a session whose login role is (a member of) the journal's owner: the
+# owner or a superuser. The application role's own privileges already refuse
+# UPDATE, DELETE and TRUNCATE; this keeps the guard up even if a grant slips.
+_OWNER_PURGING = """
+    current_setting('registry.ledger_purge', true) = 'on'
+    AND pg_has_role(
+        session_user, (SELECT relowner FROM pg_class WHERE oid = TG_RELID), 'MEMBER'
+    )
+"""
+OWNER_ONLY_PURGE_FUNCTIONS = [
+    f"""
+    CREATE OR REPLACE FUNCTION trading_ledger_append_only() RETURNS trigger AS $$
+    BEGIN
+        IF {_OWNER_PURGING} THEN
+            RETURN NULL;
+        END IF;
+        RAISE EXCEPTION 'trading_ledgerentry is append-only: % refused', TG_OP
+            USING ERRCODE = 'insufficient_privilege';
+    END
+    $$ LANGUAGE plpgsql
+    """,
+    f"""
+    CREATE OR REPLACE FUNCTION trading_ledger_append_only_row() RETURNS trigger AS $$
+    BEGIN
+        IF {_OWNER_PURGING} THEN
+            RETURN OLD;
+        END IF;
+        RAISE EXCEPTION 'trading_ledgerentry is append-only: % refused', TG_OP
+            USING ERRCODE = 'insufficient_privilege';
+    END
+    $$ LANGUAGE plpgsql
+    """,
+]
+
+# trading_reserve, refusing a request that is not pending or already holds
+# serials: the application may call it, so it must not reserve twice.
+GUARDED_RESERVE_FUNCTION = RESERVE_FUNCTION.replace(
+    """    SELECT * INTO STRICT r FROM trading_traderequest WHERE id = p_request;
+""",
+    """    SELECT * INTO STRICT r FROM trading_traderequest WHERE id = p_request;
+    IF r.status <> 'pending' OR EXISTS (
+        SELECT 1 FROM trading_creditblock WHERE trade_request_id = r.id
+    ) THEN
+        RAISE EXCEPTION 'trading_reserve: request % is % or already reserved',
+            r.id, r.status USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+""",
+    1,
+)
+assert GUARDED_RESERVE_FUNCTION != RESERVE_FUNCTION
+# trading_settle, refusing the request's own initiator as its reviewer
+# (maker-checker, design section 5 invariant 7) in the database too.
+GUARDED_SETTLE_FUNCTION = SETTLE_FUNCTION.replace(
+    """BEGIN
+    UPDATE trading_traderequest
+""",
+    """BEGIN
+    IF EXISTS (SELECT 1 FROM trading_traderequest
+                WHERE id = p_request AND initiator_id = p_actor) THEN
+        RAISE EXCEPTION 'trading_settle: request % cannot be settled by its initiator',
+            p_request USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    UPDATE trading_traderequest
+""",
+    1,
+)
+assert GUARDED_SETTLE_FUNCTION != SETTLE_FUNCTION
+
+ISSUE_BLOCKS_FUNCTION = """
+CREATE OR REPLACE FUNCTION trading_issue_blocks(p_batch bigint, p_holder bigint,
+    p_buffer bigint, p_actor bigint) RETURNS void AS $$
+-- The blocks and journal entries of a batch just created: the holder's block,
+-- then the buffer pool's, tiling the batch's serials exactly (the same steps
+-- as trading.services.issue_batch). A batch is issued once.
+DECLARE
+    b registry_creditbatch%ROWTYPE;
+    held bigint;
+BEGIN
+    SELECT * INTO STRICT b FROM registry_creditbatch WHERE id = p_batch FOR UPDATE;
+    IF EXISTS (SELECT 1 FROM trading_creditblock WHERE batch_id = b.id) THEN
+        RAISE EXCEPTION 'trading_issue_blocks: batch % is already issued', b.id
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    PERFORM 1 FROM registry_account WHERE id = p_holder AND kind = 'holding';
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'trading_issue_blocks: account % is not a holding account',
+            p_holder USING ERRCODE = 'check_violation';
+    END IF;
+    IF b.buffer_quantity > 0 THEN
+        PERFORM 1 FROM registry_account WHERE id = p_buffer AND kind = 'buffer_pool';
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'trading_issue_blocks: account % is not a buffer pool',
+                p_buffer USING ERRCODE = 'check_violation';
+        END IF;
+    END IF;
+    held := b.quantity - b.buffer_quantity;
+    INSERT INTO trading_creditblock (batch_id, account_id, first_serial,
+        last_serial, quantity, state, trade_request_id, updated_at)
+    VALUES (b.id, p_holder, b.first_serial, b.first_serial + held - 1, held,
+        'active', NULL, now());
+    IF b.buffer_quantity > 0 THEN
+        INSERT INTO trading_creditblock (batch_id, account_id, first_serial,
+            last_serial, quantity, state, trade_request_id, updated_at)
+        VALUES (b.id, p_buffer, b.first_serial + held, b.last_serial,
+            b.buffer_quantity, 'active', NULL, now());
+    END IF;
+    INSERT INTO trading_ledgerentry (kind, batch_id, first_serial, last_serial,
+        quantity, from_account_id, to_account_id, price_per_tonne, currency,
+        trade_request_id, actor_id, idempotency_key, created_at)
+    SELECT m.kind, b.id, m.first, m.last, m.last - m.first + 1, NULL, m.account,
+           NULL, '', NULL, p_actor, '', now()
+      FROM (VALUES (1, 'issue', b.first_serial, b.first_serial + held - 1, p_holder),
+                   (2, 'buffer', b.first_serial + held, b.last_serial, p_buffer))
+           AS m(n, kind, first, last, account)
+     WHERE m.first <= m.last
+     ORDER BY m.n;
+END
+$$ LANGUAGE plpgsql
+"""
+RELEASE_FUNCTION = """
+CREATE OR REPLACE FUNCTION trading_release(p_request bigint, p_actor bigint)
+RETURNS void AS $$
+-- Give a rejected or expired request's reserved serials back to its account as
+-- active credits, one journal entry per block (the same steps as
+-- trading.services._release). A pending request keeps its reservation.
+DECLARE
+    r trading_traderequest%ROWTYPE;
+BEGIN
+    SELECT * INTO STRICT r FROM trading_traderequest WHERE id = p_request;
+    IF r.status NOT IN ('rejected', 'expired') THEN
+        RAISE EXCEPTION 'trading_release: request % is %, not rejected or expired',
+            r.id, r.status USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    WITH released AS (
+        UPDATE trading_creditblock
+           SET state = 'active', trade_request_id = NULL, updated_at = now()
+         WHERE trade_request_id = r.id AND state = 'reserved'
+        RETURNING batch_id, first_serial, last_serial, quantity
+    )
+    INSERT INTO trading_ledgerentry (kind, batch_id, first_serial, last_serial,
+        quantity, from_account_id, to_account_id, price_per_tonne, currency,
+        trade_request_id, actor_id, idempotency_key, created_at)
+    SELECT 'release', released.batch_id, released.first_serial,
+           released.last_serial, released.quantity, r.from_account_id,
+           r.from_account_id, NULL, '', r.id, p_actor, '', now()
+      FROM released ORDER BY released.batch_id, released.first_serial;
+END
+$$ LANGUAGE plpgsql
+"""
+# What the application role may call (EXECUTE is revoked from PUBLIC).
+LEDGER_FUNCTIONS = (
+    "trading_issue_blocks(bigint, bigint, bigint, bigint)",
+    "trading_reserve(bigint, bigint)",
+    "trading_settle(bigint, bigint)",
+    "trading_release(bigint, bigint)",
+)
+POSTGRES_ROLES_FORWARD = [
+    *OWNER_ONLY_PURGE_FUNCTIONS,
+    # The chaining trigger writes the head with the owner's rights, so the
+    # application needs no privilege on it (its body is left as it is).
+    f"ALTER FUNCTION trading_ledger_link() {DEFINER}",
+    definer(GUARDED_RESERVE_FUNCTION),
+    definer(GUARDED_SETTLE_FUNCTION),
+    definer(ISSUE_BLOCKS_FUNCTION),
+    definer(RELEASE_FUNCTION),
+    *(f"REVOKE EXECUTE ON FUNCTION {f} FROM PUBLIC" for f in LEDGER_FUNCTIONS),
+]
+POSTGRES_ROLES_BACKWARD = [
+    "DROP FUNCTION trading_release(bigint, bigint)",
+    "DROP FUNCTION trading_issue_blocks(bigint, bigint, bigint, bigint)",
+    # CREATE OR REPLACE puts back the invoker's rights and no search_path.
+    *POSTGRES_FORWARD[1:3],
+    "ALTER FUNCTION trading_ledger_link() SECURITY INVOKER RESET search_path",
+    RESERVE_FUNCTION,
+    SETTLE_FUNCTION,
+    *(f"GRANT EXECUTE ON FUNCTION {f} TO PUBLIC" for f in LEDGER_FUNCTIONS[1:3]),
+]
+
+# The journal, its head and the blocks: read-only for the application role.
+GUARDED_TABLES = ("trading_ledgerentry", "trading_ledgerhead", "trading_creditblock")
+# Records the application adds to but never rewrites: published journal heads
+# and the audit's results.
+APPEND_ONLY_TABLES = ("trading_journalanchor", "trading_ledgercheck")
+
+
+class ApplicationRoleError(Exception):
+    """The configured application role is missing or too powerful."""
+
+
+def grant_application_role(connection, role: str) -> None:
+    """Give ``role`` ordinary rights on every table and sequence of the schema
+    that the connected (owner) role may grant, read-only rights on the guarded
+    tables, and EXECUTE on the ledger's functions. Idempotent: every grant is
+    revoked first, so tables made by later migrations are covered and nothing
+    granted by hand survives. Refuses a role that is missing, a superuser, or
+    owns or may act as the owner."""
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT r.rolsuper OR r.rolbypassrls OR r.rolcreaterole
+                   OR pg_has_role(r.oid, current_user, 'MEMBER')
+                   OR EXISTS (SELECT 1 FROM pg_class c WHERE c.relowner = r.oid)
+              FROM pg_roles r WHERE r.rolname = %s
+            """,
+            [role],
+        )
+        row = cursor.fetchone()
+        if row is None:
+            raise ApplicationRoleError(
+                _(
+                    "DATABASE_APP_ROLE names the database role %(role)s, which "
+                    "does not exist: create it first (see docker/postgres-init/)."
+                )
+                % {"role": role}
+            )
+        if row[0]:
+            raise ApplicationRoleError(
+                _(
+                    "The database role %(role)s in DATABASE_APP_ROLE is too "
+                    "powerful: the application role must not be a superuser, "
+                    "create roles, bypass row security, own anything or be a "
+                    "member of the owner role."
+                )
+                % {"role": role}
+            )
+        # Relations of the schema the connected role may grant on, leaving out
+        # extensions' own tables (PostGIS's spatial_ref_sys).
+        cursor.execute(
+            """
+            SELECT c.relname, c.relkind FROM pg_class c
+              JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+               AND pg_has_role(current_user, c.relowner, 'USAGE')
+               AND NOT EXISTS (
+                   SELECT 1 FROM pg_depend d
+                    WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                      AND d.deptype = 'e')
+             ORDER BY c.relname
+            """
+        )
+        relations = cursor.fetchall()
+        grantee = quote(role)
+        # It uses the schema but creates nothing in it (PostgreSQL 15's default
+        # for PUBLIC, kept on clusters upgraded from earlier versions).
+        statements = [
+            "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+            f"REVOKE CREATE ON SCHEMA public FROM {grantee}",
+            f"GRANT USAGE ON SCHEMA public TO {grantee}",
+        ]
+        for name, kind in relations:
+            statements.append(f"REVOKE ALL ON {quote(name)} FROM {grantee}")
+            if kind == "S":
+                rights = "USAGE, SELECT"
+            elif kind in ("v", "m") or name in GUARDED_TABLES:
+                rights = "SELECT"
+            elif name in APPEND_ONLY_TABLES:
+                rights = "SELECT, INSERT"
+            else:
+                rights = "SELECT, INSERT, UPDATE, DELETE"
+            statements.append(f"GRANT {rights} ON {quote(name)} TO {grantee}")
+        statements += [
+            f"GRANT EXECUTE ON FUNCTION {function} TO {grantee}"
+            for function in LEDGER_FUNCTIONS
+        ]
+        cursor.execute(";\n".join(statements))

@@ -107,6 +107,12 @@ class CancellationForm(RequestForm):
             "For example a reversal covered from the buffer pool, or credits "
             "issued in error. Another registry admin reviews it."
         )
+        # The list offers only accounts credits can be cancelled from; another
+        # account number (a retirement or cancellation account) gets the
+        # service's own reason, not "select a valid choice".
+        self.fields["from_account"].error_messages["invalid_choice"] = _(
+            "Credits can only be cancelled from a holding account or the buffer pool."
+        )
 
 
 class ReviewForm(forms.Form):

@@ -398,3 +398,47 @@ class Certificate(models.Model):
 
     def __str__(self) -> str:
         return self.number or f"#{self.pk}"
+
+
+class JournalAnchor(models.Model):
+    """A journal head the registry published: the last entry's sequence and
+    hash at ``published_at``, signed with the registry's Ed25519 key
+    (``trading.anchors``; the signed bytes are defined in ``trading.chain``).
+    Copies kept outside the registry are what make a rewritten journal show:
+    these rows are the registry's own list of what it published."""
+
+    sequence = models.PositiveBigIntegerField(_("sequence"))
+    entry_hash = models.CharField(_("entry hash"), max_length=64)
+    published_at = models.DateTimeField(_("published at"))
+    key_id = models.CharField(_("key fingerprint"), max_length=64)
+    public_key = models.CharField(_("public key"), max_length=44)
+    signature = models.CharField(_("signature"), max_length=88)
+
+    class Meta:
+        ordering = ["-sequence", "-published_at"]
+        verbose_name = _("published journal head")
+        verbose_name_plural = _("published journal heads")
+        constraints = [
+            # Publishing is idempotent: one signed copy of a head per key.
+            models.UniqueConstraint(
+                fields=["sequence", "key_id"], name="anchor_once_per_head_and_key"
+            ),
+            models.CheckConstraint(
+                condition=Q(sequence__gt=0), name="anchor_sequence_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sequence} {self.entry_hash[:12]}"
+
+    def document(self) -> dict:
+        """The head as published (JSON): what anyone may keep and check later."""
+        return {
+            "format": chain.HEAD_FORMAT,
+            "sequence": self.sequence,
+            "entry_hash": self.entry_hash,
+            "published_at": chain.head_time(self.published_at),
+            "key_id": self.key_id,
+            "public_key": self.public_key,
+            "signature": self.signature,
+        }

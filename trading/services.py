@@ -11,9 +11,11 @@ credits cannot overdraw an account. On SQLite the IMMEDIATE transactions
 serialize writers and ``select_for_update`` is a no-op; the invariants hold the
 same way.
 
-On PostgreSQL a reservation and a settlement are one statement each, functions
-in ``trading/db_guards.py`` that take the same steps as ``_reserve`` and
-``_settle`` here (see ``_trades_in_database``).
+On PostgreSQL issuing a batch's blocks, a reservation, a settlement and a
+release are one statement each, functions in ``trading/db_guards.py`` that take
+the same steps as ``issue_batch``, ``_reserve``, ``_settle`` and ``_release``
+here (see ``_trades_in_database``); the application's database role can change
+blocks and the journal only through them.
 
 Refusals raise ``ValidationError`` (bad input, not enough credits, wrong state)
 or ``PermissionDenied`` with translated messages, and change nothing.
@@ -261,6 +263,16 @@ def issue_batch(
     batch.save()
     allocator.next_serial = last + 1
     allocator.save(update_fields=["next_serial"])
+    if _trades_in_database():
+        # The application role cannot write blocks: the function does these steps.
+        _call(
+            "trading_issue_blocks",
+            batch.pk,
+            holder_account.pk,
+            buffer_account.pk if buffer_account else None,
+            actor.pk,
+        )
+        return batch
 
     held = quantity - buffer_quantity
     holder_block = CreditBlock.objects.create(
@@ -539,6 +551,11 @@ def request_retirement(
     )
 
 
+# Retired and cancelled credits are final (ledger invariant 4): only live
+# holdings and the buffer pool can be cancelled.
+CANCELLABLE_ACCOUNT_KINDS = (Account.Kind.HOLDING, Account.Kind.BUFFER_POOL)
+
+
 def request_cancellation(
     *,
     actor: User,
@@ -555,6 +572,15 @@ def request_cancellation(
         raise PermissionDenied(_("Only a registry admin can cancel credits."))
     if not note.strip():
         raise ValidationError({"note": _("Give the reason for the cancellation.")})
+    if from_account.kind not in CANCELLABLE_ACCOUNT_KINDS:
+        raise field_error(
+            "from_account",
+            _(
+                "Credits can only be cancelled from a holding account or the "
+                "buffer pool."
+            ),
+            "account_kind",
+        )
     return _create_request(
         actor=actor,
         idempotency_key=idempotency_key,
@@ -683,6 +709,11 @@ def _settle(request: TradeRequest, actor: User) -> tuple[bool, str, object]:
 
 
 def _release(request: TradeRequest, actor: User | None) -> None:
+    """Give a rejected or expired request's reserved serials back, as active
+    credits of its account (``trading_release`` on PostgreSQL)."""
+    if _trades_in_database():
+        _call("trading_release", request.pk, actor.pk if actor else None)
+        return
     blocks = list(
         CreditBlock.objects.select_for_update()
         .filter(trade_request=request, state=CreditBlock.State.RESERVED)

@@ -1,7 +1,5 @@
 """Ledger pages: thin, each parses input, calls one service or selector."""
 
-import csv
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -11,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from common.spreadsheets import csv_writer
 from registry.forms import add_service_errors
 from registry.roles import Role
 from registry.selectors import has_role
@@ -289,7 +288,7 @@ class _Echo:
 @login_required
 def journal_csv(request):
     _form, entries = _journal_entries(request)
-    writer = csv.writer(_Echo())
+    writer = csv_writer(_Echo())
     header = [
         "sequence",
         "recorded_at",

@@ -104,10 +104,21 @@ def _embedded_database(path: Path) -> dict:
     }
 
 
+def _database_from_url(url: str) -> dict:
+    database = env.db_url_config(url)
+    if database["ENGINE"] == "django.contrib.gis.db.backends.spatialite":
+        # A SpatiaLite file given by URL runs with the embedded default's options.
+        embedded = _embedded_database(Path(database["NAME"]))
+        embedded["OPTIONS"].update(database.get("OPTIONS", {}))
+        database = {**database, "OPTIONS": embedded["OPTIONS"]}
+    else:
+        database.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+        database["CONN_HEALTH_CHECKS"] = True
+    return database
+
+
 if env("DATABASE_URL", default=""):
-    DATABASES = {"default": env.db("DATABASE_URL")}
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES = {"default": _database_from_url(env("DATABASE_URL"))}
 else:
     DATABASES = {"default": _embedded_database(VAR_DIR / "registry.sqlite3")}
 
@@ -137,9 +148,11 @@ AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-# Behind one reverse proxy in production: the client address is the last hop it adds.
-AXES_IPWARE_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0) or None
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+# How many reverse proxies sit in front (1 in docker-compose): the client's
+# address is the one the outermost appended to X-Forwarded-For. Sign-in
+# lockouts and every API throttle key on it (common/client_address.py).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "common.client_address.client_address"
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -176,6 +189,15 @@ REGISTRY_OVERLAP_TOLERANCE_HA = "0.1"  # boundaries may share up to this much ar
 REGISTRY_BOUNDARY_MAX_BYTES = 20 * 1024 * 1024
 # A pending trade request releases its serials after this long unreviewed.
 TRADE_REQUEST_TTL_HOURS = env.int("TRADE_REQUEST_TTL_HOURS", default=72)
+# The registry's Ed25519 key, which signs the journal heads it publishes
+# (trading/anchors.py): PEM (PKCS#8) or base64 of the raw 32-byte key.
+# DEVELOPMENT KEY BELOW: it is public (it is in the source), so anything it signs
+# proves nothing; production.py refuses it and requires LEDGER_SIGNING_KEY.
+DEVELOPMENT_LEDGER_SIGNING_KEY = "8w6coL38rTqpLydXMuRTD6JQs2UMq14eGbw8ojlFtqM="
+LEDGER_SIGNING_KEY = env("LEDGER_SIGNING_KEY", default=DEVELOPMENT_LEDGER_SIGNING_KEY)
+# Public keys (base64, raw 32 bytes) of earlier signing keys, comma-separated:
+# heads signed before a change of key still check.
+LEDGER_PREVIOUS_PUBLIC_KEYS = env.list("LEDGER_PREVIOUS_PUBLIC_KEYS", default=[])
 LANDCOVER_MAX_BYTES = env.int("LANDCOVER_MAX_BYTES", default=2 * 1024**3)
 # Uploads bigger than this go to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
@@ -218,9 +240,14 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAuthenticated",
     ],
+    "DEFAULT_PARSER_CLASSES": [
+        "config.api.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["config.api.AnonThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env("API_ANON_RATE", default="120/minute"),
         "auth": env("API_AUTH_RATE", default="10/minute"),

@@ -4,8 +4,10 @@ Every secret and address comes from the environment; a missing one stops start-u
 `python manage.py check --deploy` is clean with these settings.
 """
 
+from django.core.exceptions import ImproperlyConfigured
+
 from config.settings.base import *  # noqa: F403
-from config.settings.base import env
+from config.settings.base import DEVELOPMENT_LEDGER_SIGNING_KEY, env
 
 DEBUG = False
 DEMO_DATA_ALLOWED = False
@@ -15,6 +17,19 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 DATABASES = {"default": env.db("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# The role web, worker and beat connect as, given to the migrate service, which
+# connects as the owner and grants it its rights (trading/apps.py).
+DATABASE_APP_ROLE = env("DATABASE_APP_ROLE", default="")
+# `flush` would empty the append-only journal: refused here.
+LEDGER_PURGE_ALLOWED = False
+
+# The key that signs the published journal heads: required, never the
+# development key from base.py (anyone can sign with that one).
+LEDGER_SIGNING_KEY = env("LEDGER_SIGNING_KEY")
+if LEDGER_SIGNING_KEY.strip() == DEVELOPMENT_LEDGER_SIGNING_KEY:
+    raise ImproperlyConfigured(
+        "LEDGER_SIGNING_KEY is the public development key: set the registry's own."
+    )
 
 REDIS_URL = env("REDIS_URL")
 CACHES = {

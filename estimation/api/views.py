@@ -5,10 +5,11 @@ from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, status
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
+from config.api import JSONParser
 from estimation import services
 from estimation.api.serializers import (
     ClassSchemeSerializer,
@@ -126,9 +127,10 @@ class LandCoverDatasetViewSet(ReadMixin, ApiViewSet):
 
 
 class EstimationRunViewSet(ReadMixin, ApiViewSet):
-    """Estimation runs of the caller's organizations (registry admins and
-    verifiers see all). Creating one queues it; poll it for ``status`` and
-    ``progress``, then read its ``results``."""
+    """Estimation runs of the caller's organizations (registry admins see all;
+    verifiers also the runs submitted to them for verification). Creating one
+    queues it; poll it for ``status`` and ``progress``, then read its
+    ``results``."""
 
     serializer_class = EstimationRunSerializer
     parser_classes = [JSONParser, FormParser, MultiPartParser]

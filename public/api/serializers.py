@@ -6,7 +6,8 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from trading.models import Certificate, CreditBlock
+from trading.anchors import signed_by_registry
+from trading.models import Certificate, CreditBlock, JournalAnchor
 
 
 class CertificateLinkSerializer(serializers.Serializer):
@@ -73,3 +74,80 @@ class CertificateSerializer(CertificateLinkSerializer):
     @extend_schema_field(EntryCheckSerializer(many=True))
     def get_entries(self, certificate: Certificate) -> list[dict]:
         return EntryCheckSerializer(self.context["check"].entries, many=True).data
+
+
+class PublishedHeadSerializer(serializers.Serializer):
+    """A journal head as the registry published it (``trading.chain`` defines
+    the signed bytes), with whether its signature checks with the registry's
+    keys now."""
+
+    id = serializers.IntegerField()
+    format = serializers.SerializerMethodField()
+    sequence = serializers.IntegerField()
+    entry_hash = serializers.CharField()
+    published_at = serializers.SerializerMethodField(
+        help_text="UTC, exactly as signed: YYYY-MM-DDTHH:MM:SSZ."
+    )
+    key_id = serializers.CharField(help_text="SHA-256 of the raw public key, hex.")
+    public_key = serializers.CharField(help_text="Raw Ed25519 public key, base64.")
+    signature = serializers.CharField(help_text="Ed25519 signature, base64.")
+    signed_by_registry = serializers.SerializerMethodField()
+
+    def get_format(self, anchor: JournalAnchor) -> str:
+        return anchor.document()["format"]
+
+    def get_published_at(self, anchor: JournalAnchor) -> str:
+        return anchor.document()["published_at"]
+
+    def get_signed_by_registry(self, anchor: JournalAnchor) -> bool:
+        return signed_by_registry(anchor, self.context["trusted"])
+
+
+class HeadToCheckSerializer(serializers.Serializer):
+    """A published head to check: the JSON object exactly as published (the
+    ``key_id`` may be left out)."""
+
+    format = serializers.CharField()
+    sequence = serializers.IntegerField(min_value=1)
+    entry_hash = serializers.CharField(min_length=64, max_length=64)
+    published_at = serializers.CharField()
+    key_id = serializers.CharField(required=False)
+    public_key = serializers.CharField()
+    signature = serializers.CharField()
+
+
+class HeadCheckSerializer(serializers.Serializer):
+    valid = serializers.BooleanField()
+    signature_valid = serializers.BooleanField()
+    key_trusted = serializers.BooleanField(
+        help_text="Signed with the registry's current or an earlier key."
+    )
+    contained = serializers.BooleanField(
+        help_text="Today's journal has the entry at this sequence with this hash."
+    )
+    chain_intact = serializers.BooleanField(
+        help_text="Today's journal verifies from its first entry to its last."
+    )
+    sequence = serializers.IntegerField()
+    entry_hash = serializers.CharField()
+    journal_sequence = serializers.IntegerField(
+        help_text="The last entry of today's journal."
+    )
+    problems = serializers.ListField(child=serializers.CharField())
+
+
+class PreviousKeySerializer(serializers.Serializer):
+    key_id = serializers.CharField()
+    public_key = serializers.CharField()
+
+
+class PublicKeySerializer(serializers.Serializer):
+    algorithm = serializers.CharField()
+    key_id = serializers.CharField()
+    public_key = serializers.CharField()
+    public_key_pem = serializers.CharField()
+    previous_keys = PreviousKeySerializer(many=True)
+    head_format = serializers.CharField()
+    signed_message = serializers.CharField(
+        help_text="The bytes a signature covers, with placeholders."
+    )

@@ -179,7 +179,7 @@ class ErrorSerializer(serializers.Serializer):
 
 ERROR_STATUSES = {
     "GET": ("401", "403", "404", "429"),
-    "UNSAFE": ("400", "401", "403", "404", "409", "415", "429"),
+    "UNSAFE": ("400", "401", "403", "404", "409", "413", "415", "429"),
 }
 
 

@@ -106,10 +106,20 @@ class ProjectWriteSerializer(serializers.Serializer):
         required=False, allow_blank=True, max_length=10000
     )
     boundary = GeoJSONInputField(
+        required=False,
         help_text=(
             "GeoJSON Geometry, Feature or FeatureCollection of polygons; lon/lat "
-            "unless boundary_srid (or a GeoJSON crs member) says otherwise."
-        )
+            "unless boundary_srid (or a GeoJSON crs member) says otherwise. "
+            "Give either this or boundary_file."
+        ),
+    )
+    boundary_file = serializers.FileField(
+        required=False,
+        help_text=(
+            "Instead of boundary, in a multipart/form-data request: a GeoJSON, "
+            "KML, zipped Shapefile or GeoPackage file of up to 20 MB, checked "
+            "exactly as the web form's upload."
+        ),
     )
     boundary_srid = serializers.ChoiceField(
         choices=sorted(boundaries.ACCEPTED_SRIDS),
@@ -138,17 +148,46 @@ class ProjectWriteSerializer(serializers.Serializer):
         return county
 
     def validate(self, attrs):
-        if "boundary" in attrs:
-            try:
-                attrs["boundary"] = boundaries.parse_geojson_geometry(
-                    attrs["boundary"], declared_srid=attrs.get("boundary_srid")
-                )
-            except DjangoValidationError as error:
-                raise serializers.ValidationError(
-                    {"boundary": list(error.messages)},
-                    code=getattr(error, "code", None) or "boundary",
-                ) from None
+        upload = attrs.pop("boundary_file", None)
+        declared_srid = attrs.get("boundary_srid")
+        # A multipart body cannot carry a GeoJSON object too: its boundary field
+        # is text, which GeoJSONInputField refuses.
+        if upload is not None:
+            attrs["boundary"] = _parsed(
+                "boundary_file",
+                boundaries.read_boundary_file,
+                upload,
+                declared_srid=declared_srid,
+            )
+        elif "boundary" in attrs:
+            attrs["boundary"] = _parsed(
+                "boundary",
+                boundaries.parse_geojson_geometry,
+                attrs["boundary"],
+                declared_srid=declared_srid,
+            )
+        elif not self.partial:
+            raise serializers.ValidationError(
+                {
+                    "boundary": [
+                        _("Send the boundary as GeoJSON or upload a boundary file.")
+                    ]
+                },
+                code="required",
+            )
         return attrs
+
+
+def _parsed(field: str, parse, value, *, declared_srid):
+    """``registry.boundaries``' reading of the boundary, its refusals as the
+    field's errors with their codes."""
+    try:
+        return parse(value, declared_srid=declared_srid)
+    except DjangoValidationError as error:
+        raise serializers.ValidationError(
+            {field: list(error.messages)},
+            code=getattr(error, "code", None) or "boundary",
+        ) from None
 
 
 class ReasonSerializer(serializers.Serializer):

@@ -130,6 +130,13 @@ class ProjectPagination(GeoJsonPagination):
         }
 
 
+# The boundary comes as GeoJSON in a JSON body, or as a file (up to 20 MB, like
+# the web form's upload) in a multipart one.
+PROJECT_WRITE_BODIES = {
+    "application/json": ProjectWriteSerializer,
+    "multipart/form-data": ProjectWriteSerializer,
+}
+
 ACTIONS = {
     "submit": (services.submit_project, False),
     "approve": (services.approve_project, True),
@@ -155,7 +162,9 @@ ACTIONS = {
 class ProjectViewSet(ApiViewSet):
     """Projects as GeoJSON. Anyone sees submitted and later projects; drafts
     only their owner's members and registry admins. Bureau staff create and
-    edit drafts and submit them; registry admins take the other steps."""
+    edit drafts and submit them; registry admins take the other steps. The
+    boundary is sent as GeoJSON (JSON body) or as ``boundary_file``
+    (multipart: GeoJSON, KML, zipped Shapefile or GeoPackage, up to 20 MB)."""
 
     serializer_class = ProjectSerializer
     pagination_class = ProjectPagination
@@ -207,7 +216,7 @@ class ProjectViewSet(ApiViewSet):
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 
-    @extend_schema(request=ProjectWriteSerializer, responses={201: ProjectSerializer})
+    @extend_schema(request=PROJECT_WRITE_BODIES, responses={201: ProjectSerializer})
     def create(self, request):
         if not has_role(request.user, Role.BUREAU_STAFF):
             raise exceptions.PermissionDenied(
@@ -234,11 +243,11 @@ class ProjectViewSet(ApiViewSet):
         )
         return self._respond(project)
 
-    @extend_schema(request=ProjectWriteSerializer, responses=ProjectSerializer)
+    @extend_schema(request=PROJECT_WRITE_BODIES, responses=ProjectSerializer)
     def update(self, request, code=None):
         return self._update(request, partial=False)
 
-    @extend_schema(request=ProjectWriteSerializer, responses=ProjectSerializer)
+    @extend_schema(request=PROJECT_WRITE_BODIES, responses=ProjectSerializer)
     def partial_update(self, request, code=None):
         return self._update(request, partial=True)
 

@@ -170,8 +170,9 @@ def test_an_initiator_cannot_review_their_own_cancellation(
         201,
     )
     own = api(admin).post(f"{API}/trade-requests/{created['id']}/approve/")
-    assert own.status_code == 400
+    assert own.status_code == 403  # "may not do this", as docs/api.md says
     assert own.json()["code"] == "own_request"
+    assert TradeRequest.objects.get(pk=created["id"]).status == "pending"
     settled = ok(
         api(second_admin).post(f"{API}/trade-requests/{created['id']}/approve/")
     )

@@ -75,9 +75,13 @@ PUBLIC = [
     "/batches/{batch}/",
     "/serials/{serial}/",
     "/certificates/{certificate}/",
+    "/journal-heads/",
+    "/journal-heads/public-key/",
     "/schema/",
 ]
 SIGN_IN = [("post", "/auth/token/")]
+# Public checks that change nothing (tests/public/test_anchors.py).
+PUBLIC_CHECKS = [("post", "/journal-heads/check/")]
 
 
 @pytest.fixture
@@ -186,6 +190,7 @@ def test_the_tables_cover_every_operation_in_the_schema():
     tested |= {("get", _template(path)) for path in PRIVATE_DETAILS + PUBLIC}
     tested |= {("get", path) for path in PRIVATE_LISTS}
     tested |= set(SIGN_IN)
+    tested |= set(PUBLIC_CHECKS)
     assert operations - tested == set()
 
 

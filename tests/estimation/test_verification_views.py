@@ -44,7 +44,9 @@ def test_the_run_page_offers_submission_to_the_owners_staff_only(
     assert reverse("estimation:verification-submit", args=[verified_run.pk]) in body
     client.force_login(make_user(role=Role.BUREAU_STAFF))
     assert client.get(url, **EN).status_code == 404
-    client.force_login(verifier)  # verifiers see every run, but submit none
+    client.force_login(verifier)  # not submitted to them: they cannot see it
+    assert client.get(url, **EN).status_code == 404
+    services.submit_for_verification(actor=staff, run=verified_run)
     response = client.get(url, **EN)
     assert response.status_code == 200
     assert "Submit for verification" not in response.content.decode()

@@ -105,9 +105,11 @@ def test_runs_of_other_organizations_are_404(client, make_user, run_for):
         assert (
             client.get(reverse(f"estimation:{name}", args=[run.pk])).status_code == 404
         )
+    # A verifier sees only runs submitted for verification
+    # (tests/estimation/test_verifier_visibility.py).
     client.force_login(make_user(role=Role.VERIFIER))
     assert (
-        client.get(reverse("estimation:run-detail", args=[run.pk])).status_code == 200
+        client.get(reverse("estimation:run-detail", args=[run.pk])).status_code == 404
     )
 
 

@@ -4,13 +4,13 @@ review, the journal. Thin: parse input, call one service or selector."""
 import uuid
 
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, status
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from registry.api.base import ApiViewSet
+from registry.api.base import ApiViewSet, ErrorSerializer
 from registry.models import Account
 from registry.selectors import list_batches
 from trading import services
@@ -102,6 +102,16 @@ class BatchViewSet(ApiViewSet):
         )
 
 
+# Maker-checker: the review is refused, not the input (so 403, not 400).
+OWN_REQUEST_RESPONSE = OpenApiResponse(
+    ErrorSerializer,
+    description=(
+        "Not a registry admin, or `own_request`: the caller made this request, "
+        "so another registry admin must review it."
+    ),
+)
+
+
 @extend_schema_view(
     create=extend_schema(
         request=TradeRequestCreateSerializer,
@@ -186,16 +196,23 @@ class TradeRequestViewSet(ApiViewSet):
             trade_request = services.request_cancellation(**common)
         return self._respond(trade_request, status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses=TradeRequestSerializer)
+    @extend_schema(
+        request=None,
+        responses={200: TradeRequestSerializer, 403: OWN_REQUEST_RESPONSE},
+    )
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
-        """Settle the request (a registry admin who did not make it)."""
+        """Settle the request (a registry admin who did not make it; its
+        initiator gets 403 ``own_request``)."""
         trade_request = services.approve_request(
             actor=request.user, request=self._request()
         )
         return self._respond(trade_request)
 
-    @extend_schema(request=ReviewSerializer, responses=TradeRequestSerializer)
+    @extend_schema(
+        request=ReviewSerializer,
+        responses={200: TradeRequestSerializer, 403: OWN_REQUEST_RESPONSE},
+    )
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
         """Refuse the request with a reason; its credits are released."""

@@ -5,7 +5,6 @@ anything: the analyst's command line.
         --landcover mcd12c1_2019.tif --scheme modis-igbp --price 95.70
 """
 
-import csv
 import hashlib
 import json
 from decimal import Decimal
@@ -15,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
 
+from common.spreadsheets import csv_writer
 from estimation import area, calculations, landuse
 from estimation.errors import area_error_message
 from estimation.models import ClassScheme, LandCoverDataset, Methodology
@@ -233,7 +233,7 @@ class Command(BaseCommand):
         self.stdout.write(json.dumps(report, ensure_ascii=False, indent=2))
 
     def _write_csv(self, report):
-        writer = csv.writer(self.stdout)
+        writer = csv_writer(self.stdout)
         writer.writerow(["rank", *COLUMNS])
         for rank, row in enumerate(report["ecosystems"], 1):
             writer.writerow([rank, *(row[column] for column in COLUMNS)])
