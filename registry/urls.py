@@ -31,4 +31,10 @@ urlpatterns = [
         name="password-set",
     ),
     path("password/set/done/", views.password_set_done, name="password-set-done"),
+    path(
+        "password/reset/",
+        views.PasswordLinkRequestView.as_view(),
+        name="password-reset",
+    ),
+    path("password/reset/sent/", views.password_link_sent, name="password-reset-sent"),
 ]

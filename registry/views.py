@@ -430,16 +430,16 @@ def role_grant_decide(request, pk, action):
             request, _("Request #%(number)s approved and applied.") % {"number": pk}
         )
         return redirect("registry:role-grant-queue")
-    # Shown once, on this page only: the link lets its holder choose the new
-    # user's password, so it is not put in a message or a redirect.
+    # The link goes to the new user's e-mail only: whoever holds it chooses the
+    # password, so neither the requester nor the approver ever sees it.
     link = request.build_absolute_uri(password_setup_path(user=grant.user))
     return render(
         request,
         "registry/role_grant_approved.html",
         {
             "grant": grant,
-            "link": link,
             "emailed": services.send_password_setup_link(user=grant.user, url=link),
+            "reset_url": request.build_absolute_uri(reverse("registry:password-reset")),
         },
     )
 
@@ -467,6 +467,21 @@ class PasswordSetView(auth_views.PasswordResetConfirmView):
 
     template_name = "registry/password_set.html"
     success_url = reverse_lazy("registry:password-set-done")
+
+
+class PasswordLinkRequestView(auth_views.PasswordResetView):
+    """Anyone asks for a link to choose a password, sent to the e-mail address
+    of their account (a new user whose first e-mail went astray, or someone who
+    forgot). The page says the same whether or not the address is known."""
+
+    template_name = "registry/password_reset.html"
+    email_template_name = "registry/password_reset_email.txt"
+    subject_template_name = "registry/password_reset_subject.txt"
+    success_url = reverse_lazy("registry:password-reset-sent")
+
+
+def password_link_sent(request):
+    return render(request, "registry/password_reset_sent.html")
 
 
 def password_set_done(request):

@@ -20,7 +20,7 @@ from django.utils import timezone
 from registry import services
 from registry.models import Membership, RoleGrant, User
 from registry.roles import PEOPLE_PERMISSIONS, ROLE_PERMISSIONS, Role
-from tests.registry.factories import OrganizationFactory
+from tests.registry.factories import OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -920,14 +920,14 @@ def test_a_new_user_chooses_their_password_through_the_link(
     )
 
     assert approved.status_code == 200
-    link = re.search(
-        r"http://testserver(/password/set/[^<\s]+)", approved.content.decode()
-    )
-    assert link is not None
-    path = link.group(1)
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == ["new.buyer@example.cn"]
-    assert path in mail.outbox[0].body
+    link = re.search(r"http://testserver(/password/set/\S+)", mail.outbox[0].body)
+    assert link is not None
+    path = link.group(1)
+    # Neither the approver nor the requester ever sees the link.
+    assert "/password/set/" not in approved.content.decode()
+    assert "new.buyer@example.cn" in approved.content.decode()
     # The requester never sees the link.
     client.force_login(admin)
     assert path not in client.get(reverse("registry:role-grant-audit")).content.decode()
@@ -952,3 +952,57 @@ def test_a_new_user_chooses_their_password_through_the_link(
     client.logout()
     again = client.get(path, follow=True)
     assert "This link does not work" in again.content.decode()
+
+
+def test_the_approval_page_says_so_when_the_link_could_not_be_sent(
+    client, admin, second_admin, monkeypatch
+):
+    grant = _request(
+        admin,
+        kind=RoleGrant.Kind.CREATE_USER,
+        username="unlucky",
+        email="unlucky@example.cn",
+        role=Role.BUYER,
+        organization=OrganizationFactory(),
+    )
+    monkeypatch.setattr(services, "send_mail", lambda *args, **kwargs: 0)
+    client.force_login(second_admin)
+    page = client.post(
+        reverse("registry:role-grant-decide", args=[grant.pk, "approve"]),
+        HTTP_ACCEPT_LANGUAGE="en",
+    ).content.decode()
+
+    assert "could not be sent" in page
+    assert "/password/set/" not in page
+    assert reverse("registry:password-reset") in page
+
+
+def test_anyone_asks_for_a_password_link_by_e_mail(client, db):
+    user = UserFactory(email="forgetful@example.cn")
+    page = client.post(
+        reverse("registry:password-reset"),
+        {"email": "forgetful@example.cn"},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert page.status_code == 302
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == ["forgetful@example.cn"]
+    path = re.search(r"http://testserver(/password/set/\S+)", mail.outbox[0].body)
+    assert path is not None
+    form_page = client.get(path.group(1), follow=True)
+    done = client.post(
+        form_page.redirect_chain[-1][0],
+        {"new_password1": "a new secret 4321", "new_password2": "a new secret 4321"},
+    )
+    assert done.status_code == 302
+    user.refresh_from_db()
+    assert user.check_password("a new secret 4321")
+
+
+def test_an_unknown_address_gets_the_same_answer_and_no_mail(client, db):
+    answer = client.post(
+        reverse("registry:password-reset"), {"email": "nobody@example.cn"}
+    )
+    assert answer.status_code == 302
+    assert answer.url == reverse("registry:password-reset-sent")
+    assert mail.outbox == []
