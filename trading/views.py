@@ -46,16 +46,12 @@ PER_PAGE = 50
 
 @login_required
 def account_list(request):
-    accounts = list_user_accounts(user=request.user)
+    accounts = list(list_user_accounts(user=request.user)[:200])
+    balances = get_account_balances(account_ids=[account.pk for account in accounts])
     return render(
         request,
         "trading/account_list.html",
-        {
-            "rows": [
-                (account, get_account_balance(account=account))
-                for account in accounts[:200]
-            ]
-        },
+        {"rows": [(account, balances[account.pk]) for account in accounts]},
     )
 
 
