@@ -53,9 +53,15 @@ def _populate() -> tuple[int, int]:
     from django.utils import timezone
 
     from bench.ledger import _setup
-    from registry.models import Account, CreditBatch, User
+    from registry.models import Account, User
     from trading import services
-    from trading.models import Certificate, CreditBlock, LedgerEntry, TradeRequest
+    from trading.models import (
+        Certificate,
+        CreditBatch,
+        CreditBlock,
+        LedgerEntry,
+        TradeRequest,
+    )
 
     admin_pk, _project_pk, holders = _setup()
     admin = User.objects.get(pk=admin_pk)

@@ -2,28 +2,11 @@
 page (Swagger UI served from the project's own static files)."""
 
 from django.urls import include, path, re_path
-from drf_spectacular.utils import extend_schema
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework import exceptions
-from rest_framework.decorators import api_view, permission_classes
-from rest_framework.permissions import AllowAny
+from drf_spectacular.views import SpectacularSwaggerView
 
-from config.api import AnonThrottle
+from api.views import SchemaView, not_found
 
 app_name = "api"
-
-
-class SchemaView(SpectacularAPIView):
-    throttle_classes = [AnonThrottle]
-
-
-@extend_schema(exclude=True)
-@api_view(["GET", "POST", "PUT", "PATCH", "DELETE"])
-@permission_classes([AllowAny])
-def not_found(request, path=""):
-    """Unknown API paths answer in the API's JSON error format."""
-    raise exceptions.NotFound()
-
 
 urlpatterns = [
     path("schema/", SchemaView.as_view(), name="schema"),

@@ -1,7 +1,6 @@
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
-from estimation import services
 from estimation.models import (
     ClassMapping,
     ClassScheme,
@@ -12,6 +11,7 @@ from estimation.models import (
     Methodology,
     Verification,
 )
+from estimation.services.runs import new_methodology_version
 
 
 class ClassMappingInline(admin.TabularInline):
@@ -57,9 +57,7 @@ class MethodologyAdmin(admin.ModelAdmin):
     @admin.action(description=_("Create a new editable version"))
     def make_new_version(self, request, queryset):
         for methodology in queryset:
-            copy = services.new_methodology_version(
-                actor=request.user, methodology=methodology
-            )
+            copy = new_methodology_version(actor=request.user, methodology=methodology)
             self.message_user(
                 request,
                 _("%(name)s: version %(version)s created.")

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from django.core.files import File
 
-from estimation import services
 from estimation.models import (
     ClassMapping,
     ClassScheme,
@@ -19,7 +18,18 @@ from estimation.models import (
     Verification,
 )
 from estimation.seeds import load_seeds
-from registry.models import CreditBatch, Organization, Project, User
+from estimation.services.datasets import upload_landcover_dataset
+from estimation.services.issuance import issue_verification
+from estimation.services.runs import (
+    create_run,
+    execute_run,
+)
+from estimation.services.verification import (
+    approve_verification,
+    submit_for_verification,
+)
+from registry.models import Organization, Project, User
+from trading.models import CreditBatch
 
 MODIS_FILE = (
     Path(__file__).resolve().parent.parent
@@ -45,7 +55,7 @@ def load_demo_estimation(organizations: dict[str, Organization]) -> list[Estimat
         with MODIS_FILE.open("rb") as handle:
             upload = File(handle, name=MODIS_FILE.name)
             upload.size = MODIS_FILE.stat().st_size
-            dataset = services.upload_landcover_dataset(
+            dataset = upload_landcover_dataset(
                 actor=bureau_staff,
                 organization=organizations["bureau"],
                 name_zh="MODIS 2019 土地覆盖（贵州，0.05°）",
@@ -61,12 +71,12 @@ def load_demo_estimation(organizations: dict[str, Organization]) -> list[Estimat
     for project in Project.objects.filter(is_demo=True, status="registered"):
         existing = project.estimation_runs.order_by("pk").first()
         if existing is not None:
-            runs.append(services.execute_run(run_id=existing.pk))
+            runs.append(execute_run(run_id=existing.pk))
             continue
         actor = bureau_staff
         if not project.owner.memberships.filter(user=actor).exists():
             actor = project.owner.memberships.first().user
-        run = services.create_run(
+        run = create_run(
             actor=actor,
             project=project,
             dataset=dataset,
@@ -79,7 +89,7 @@ def load_demo_estimation(organizations: dict[str, Organization]) -> list[Estimat
         # credits can be issued from it in the same command (inside a caller's
         # transaction the task would only start at commit). The task, when it
         # runs, finds the run finished and leaves it.
-        runs.append(services.execute_run(run_id=run.pk))
+        runs.append(execute_run(run_id=run.pk))
     return runs
 
 
@@ -109,14 +119,14 @@ def load_demo_issuance(runs: list[EstimationRun]) -> list[CreditBatch]:
             monitoring_start=period[0], monitoring_end=period[1]
         ).first()
         if done is None:
-            done = services.submit_for_verification(
+            done = submit_for_verification(
                 actor=run.created_by,
                 run=run,
                 monitoring_start=period[0],
                 monitoring_end=period[1],
                 note="演示：首个监测期。/ Demo: first monitoring period.",
             )
-            services.approve_verification(
+            approve_verification(
                 actor=verifier,
                 verification=done,
                 reasons=(
@@ -124,7 +134,7 @@ def load_demo_issuance(runs: list[EstimationRun]) -> list[CreditBatch]:
                     "boundary, land cover and coefficients checked."
                 ),
             )
-            done = services.issue_verification(actor=admin, verification=done)
+            done = issue_verification(actor=admin, verification=done)
         if done.status == Verification.Status.ISSUED:
             batches.append(done.batch)
     return batches

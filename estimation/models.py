@@ -12,11 +12,11 @@ from django.utils.translation import gettext_lazy as _
 
 from registry.models import (
     BilingualNameMixin,
-    CreditBatch,
     Organization,
     Project,
     User,
 )
+from trading.models import CreditBatch
 
 
 class Ecosystem(models.TextChoices):

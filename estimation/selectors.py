@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from django.db.models import Q, QuerySet
 
-from estimation import calculations
+from estimation import calculations, fingerprints
 from estimation.models import (
     ClassScheme,
     EstimationRun,
@@ -152,10 +152,13 @@ def can_decide_verification(user: User, verification: Verification) -> bool:
     )
 
 
-def can_issue_verification(user: User, verification: Verification) -> bool:
-    return verification.status == Verification.Status.APPROVED and has_role(
-        user, Role.REGISTRY_ADMIN
-    )
+def can_issue(user: User, verification: Verification | None = None) -> bool:
+    """Who may issue credits: registry admins; and, for a given verification,
+    only once it is approved. The issuance service's permission step and the
+    pages' issue button both ask this."""
+    if not has_role(user, Role.REGISTRY_ADMIN):
+        return False
+    return verification is None or verification.status == Verification.Status.APPROVED
 
 
 def can_submit_for(user: User, run: EstimationRun) -> bool:
@@ -226,3 +229,83 @@ def get_open_verification(*, run: EstimationRun) -> Verification | None:
         .order_by("-pk")
         .first()
     )
+
+
+# Input fingerprints ------------------------------------------------------------------
+
+
+def landcover_inputs(
+    *, sha256: str, kind: str, class_field: str, scheme: ClassScheme
+) -> fingerprints.LandCoverInputs:
+    """A land-cover map's part of a fingerprint: a stored dataset's, or a file
+    the command line was given."""
+    return fingerprints.LandCoverInputs(
+        sha256=sha256,
+        kind=kind,
+        class_field=class_field,
+        scheme=scheme.slug,
+        mapping=scheme_lookup(scheme),
+        nodata_codes=list(scheme.nodata_codes),
+    )
+
+
+def dataset_inputs(
+    dataset: LandCoverDataset | None,
+) -> fingerprints.LandCoverInputs | None:
+    """A stored dataset's part of a fingerprint, with the file's SHA-256 as
+    recorded at upload (the file is not read)."""
+    if dataset is None:
+        return None
+    return landcover_inputs(
+        sha256=dataset.sha256,
+        kind=dataset.kind,
+        class_field=dataset.class_field,
+        scheme=dataset.scheme,
+    )
+
+
+def methodology_inputs(methodology: Methodology) -> fingerprints.MethodologyInputs:
+    return fingerprints.MethodologyInputs(
+        slug=methodology.slug,
+        version=methodology.version,
+        kind=methodology.kind,
+        coefficients=[
+            fingerprints.CoefficientInputs(
+                ecosystem=c.ecosystem,
+                pool=c.pool,
+                value=c.value,
+                unit=c.unit,
+                basis=c.basis,
+                sign=c.sign,
+            )
+            for c in methodology.coefficients.order_by("ecosystem", "pool")
+        ],
+    )
+
+
+def current_fingerprint(run: EstimationRun) -> str:
+    """The fingerprint of the run's inputs as they are now: the project's
+    current boundary, the land-cover files (by the SHA-256 recorded at
+    upload), the class mappings and the methodology's coefficients. Equal to
+    ``run.fingerprint`` while nothing the numbers rest on has changed. Reads
+    no file, so pages may show it; issuance re-hashes the files itself
+    (``estimation.services.issuance``). The engine version is the run's own:
+    a newer engine does not change what was computed and verified."""
+    run = (
+        EstimationRun.objects.select_related(
+            "project", "dataset__scheme", "baseline_dataset__scheme", "methodology"
+        )
+        .defer(None)
+        .get(pk=run.pk)
+    )
+    boundary = run.project.boundary if run.project_id else run.boundary
+    inputs = fingerprints.estimate_inputs(
+        boundary_wkb=bytes(boundary.wkb),
+        landcover=dataset_inputs(run.dataset),
+        baseline=dataset_inputs(run.baseline_dataset),
+        methodology=methodology_inputs(run.methodology),
+        period=(run.period_start, run.period_end),
+        price=run.price_cny_per_t_co2e,
+        engine=run.inputs.get("engine", fingerprints.ENGINE_VERSION),
+    )
+    return fingerprints.fingerprint(inputs)

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from estimation.services import execute_run
+from estimation.services.runs import execute_run
 
 
 @shared_task(

@@ -10,7 +10,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from common.spreadsheets import csv_writer
-from estimation import services
 from estimation.forms import (
     DatasetUploadForm,
     DecisionForm,
@@ -23,8 +22,9 @@ from estimation.maps import render_landcover_png
 from estimation.models import Ecosystem, EstimationRun, Verification, percent_text
 from estimation.selectors import (
     can_decide_verification,
-    can_issue_verification,
+    can_issue,
     can_submit_for,
+    current_fingerprint,
     get_default_methodology,
     get_run_for_user,
     get_verification_for_user,
@@ -35,6 +35,14 @@ from estimation.selectors import (
     list_verification_queue,
     list_verifications,
     preview_issuance,
+)
+from estimation.services.datasets import upload_landcover_dataset
+from estimation.services.issuance import issue_verification
+from estimation.services.runs import create_run
+from estimation.services.verification import (
+    approve_verification,
+    reject_verification,
+    submit_for_verification,
 )
 from registry.boundaries import geojson_feature
 from registry.forms import add_service_errors
@@ -96,7 +104,7 @@ def dataset_upload(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            dataset = services.upload_landcover_dataset(
+            dataset = upload_landcover_dataset(
                 actor=request.user,
                 organization=data["organization"],
                 name_zh=data["name_zh"],
@@ -140,7 +148,7 @@ def run_create(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            run = services.create_run(
+            run = create_run(
                 actor=request.user,
                 project=data["project"],
                 dataset=data["dataset"],
@@ -328,7 +336,7 @@ def verification_submit(request, pk):
     form = SubmitVerificationForm(request.POST)
     if form.is_valid():
         try:
-            verification = services.submit_for_verification(
+            verification = submit_for_verification(
                 actor=request.user,
                 run=run,
                 monitoring_start=form.cleaned_data["monitoring_start"],
@@ -365,7 +373,7 @@ def verification_list(request):
                 verifications.filter(status=Verification.Status.APPROVED).order_by(
                     "decided_at", "pk"
                 )[:200]
-                if has_role(user, Role.REGISTRY_ADMIN)
+                if can_issue(user)
                 else []
             ),
             "verifications": verifications[:100],
@@ -395,7 +403,7 @@ def _render_verification(
     context = _run_context(run)
     methodology = run.methodology
     scheme = run.dataset.scheme
-    current = services.current_fingerprint(run)
+    current = current_fingerprint(run)
     context.update(
         {
             "verification": verification,
@@ -433,7 +441,7 @@ def _render_verification(
             ),
             "revisions": verification.revisions.order_by("pk"),
             "can_decide": can_decide_verification(user, verification),
-            "can_issue": can_issue_verification(user, verification),
+            "can_issue": can_issue(user, verification),
         }
     )
     if context["can_decide"]:
@@ -475,11 +483,7 @@ def verification_decide(request, pk, action):
     verification = _verification_or_404(request, pk)
     form = DecisionForm(request.POST)
     if form.is_valid():
-        service = (
-            services.approve_verification
-            if action == "approve"
-            else services.reject_verification
-        )
+        service = approve_verification if action == "approve" else reject_verification
         try:
             service(
                 actor=request.user,
@@ -515,7 +519,7 @@ def verification_resubmit(request, pk):
     )
     if form.is_valid():
         try:
-            revised = services.submit_for_verification(
+            revised = submit_for_verification(
                 actor=request.user,
                 run=form.cleaned_data["run"],
                 monitoring_start=form.cleaned_data["monitoring_start"],
@@ -541,7 +545,7 @@ def verification_issue(request, pk):
     form = IssueForm(request.POST)
     if form.is_valid():
         try:
-            verification = services.issue_verification(
+            verification = issue_verification(
                 actor=request.user,
                 verification=verification,
                 buffer_share=form.buffer_share(),

@@ -14,8 +14,14 @@ from django.db.models.functions import ExtractYear, TruncMonth
 
 from estimation.models import EcosystemResult, EstimationRun, Verification
 from public import figures
-from registry.models import Account, CreditBatch, Project
-from trading.models import Certificate, CreditBlock, JournalAnchor, LedgerEntry
+from registry.models import Account, Project
+from trading.models import (
+    Certificate,
+    CreditBatch,
+    CreditBlock,
+    JournalAnchor,
+    LedgerEntry,
+)
 
 SEARCH_LIMIT = 20
 

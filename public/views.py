@@ -16,9 +16,9 @@ from django.views.decorators.http import require_GET
 from common.spreadsheets import csv_writer
 from estimation.models import Ecosystem
 from public import figures, pdf, selectors
-from registry.models import Project, serial_label
+from registry.models import Project
 from trading.certificates import check_certificate, retire_entries
-from trading.models import Certificate, CreditBlock, LedgerEntry
+from trading.models import Certificate, CreditBlock, LedgerEntry, serial_label
 
 PER_PAGE = 50
 MAX_QUERY = 100
@@ -40,9 +40,9 @@ def _ecosystem_text(ecosystems: list[dict]) -> str:
 
 
 def _beneficiary(certificate: Certificate) -> str:
-    if certificate.beneficiary_public:
-        return certificate.beneficiary
-    return _("Anonymous (the beneficiary chose not to be named)")
+    return certificate.public_beneficiary or _(
+        "Anonymous (the beneficiary chose not to be named)"
+    )
 
 
 def _summaries(certificates) -> list[dict]:
@@ -54,7 +54,6 @@ def _summaries(certificates) -> list[dict]:
         rows.append(
             {
                 "certificate": certificate,
-                "beneficiary": _beneficiary(certificate),
                 "projects": list(projects.values()),
                 "vintages": sorted({entry.batch.vintage for entry in entries}),
             }
@@ -165,7 +164,7 @@ def retirements_csv(request):
             yield [
                 certificate.number,
                 timezone.localtime(certificate.retired_at).date().isoformat(),
-                row["beneficiary"] if certificate.beneficiary_public else "",
+                certificate.public_beneficiary,
                 certificate.get_purpose_display(),
                 certificate.reporting_year or "",
                 certificate.quantity,

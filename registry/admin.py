@@ -6,7 +6,6 @@ from registry.forms import BoundaryMapWidget
 from registry.models import (
     Account,
     AdministrativeDivision,
-    CreditBatch,
     Membership,
     Organization,
     Project,
@@ -286,22 +285,3 @@ class ProjectAdmin(ReadOnlyMapMixin, admin.ModelAdmin):
 admin.site.site_header = _("Bijie carbon-sink registry administration")
 admin.site.site_title = _("Carbon-sink registry")
 admin.site.index_title = _("Administration")
-
-
-@admin.register(CreditBatch)
-class CreditBatchAdmin(admin.ModelAdmin):
-    """Read-only: batches are issued by the ledger's issuing service."""
-
-    list_display = ["serial_label", "project", "vintage", "quantity", "buffer_quantity"]
-    list_filter = ["vintage"]
-    list_select_related = ["project"]
-    search_fields = ["project__code"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -1,5 +1,5 @@
-"""Who and where: users, the organizations they act for, and (later) accounts,
-projects and credit batches.
+"""Who and where: users, the organizations they act for, accounts and projects
+(credit batches are ``trading.CreditBatch``).
 
 A user acts for one or more organizations through ``Membership``; their roles are
 Django groups (``registry.roles``). Object permissions follow the organization.
@@ -407,74 +407,6 @@ class ProjectEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project_id}: {self.kind}"
-
-
-class CreditBatch(models.Model):
-    """Credits issued for one project and vintage: whole tonnes of CO2e, one
-    globally unique serial number per tonne, held as the range first..last.
-
-    Where the credits are now lives in ``trading.CreditBlock``; every movement is
-    in ``trading.LedgerEntry``. Issued through ``trading.services.issue_batch``.
-    """
-
-    project = models.ForeignKey(
-        Project, on_delete=models.PROTECT, related_name="batches"
-    )
-    vintage = models.PositiveSmallIntegerField(_("vintage"))
-    monitoring_start = models.DateField(_("monitoring period start"))
-    monitoring_end = models.DateField(_("monitoring period end"))
-    quantity = models.PositiveBigIntegerField(_("quantity (t CO2e)"))
-    buffer_quantity = models.PositiveBigIntegerField(_("buffer withheld (t CO2e)"))
-    first_serial = models.PositiveBigIntegerField(_("first serial"), unique=True)
-    last_serial = models.PositiveBigIntegerField(_("last serial"), unique=True)
-    source = models.CharField(
-        _("source"),
-        max_length=100,
-        blank=True,
-        help_text=_("What the issuance rests on, e.g. an estimation run."),
-    )
-    issued_by = models.ForeignKey(
-        User, on_delete=models.PROTECT, related_name="batches_issued"
-    )
-    issued_at = models.DateTimeField(_("issued at"), auto_now_add=True)
-
-    class Meta:
-        ordering = ["-issued_at", "-pk"]
-        verbose_name = _("credit batch")
-        verbose_name_plural = _("credit batches")
-        constraints = [
-            models.CheckConstraint(
-                condition=models.Q(quantity__gt=0), name="batch_quantity_positive"
-            ),
-            models.CheckConstraint(
-                condition=models.Q(first_serial__gte=1), name="batch_serials_from_one"
-            ),
-            models.CheckConstraint(
-                condition=models.Q(
-                    last_serial=models.F("first_serial") + models.F("quantity") - 1
-                ),
-                name="batch_range_matches_quantity",
-            ),
-            models.CheckConstraint(
-                condition=models.Q(buffer_quantity__lt=models.F("quantity")),
-                name="batch_buffer_below_quantity",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return self.serial_label
-
-    @property
-    def serial_label(self) -> str:
-        """``<project code>-V<vintage>-<first>-<last>``, e.g.
-        BJ-520521-00001-V2025-0000000001-0000004210."""
-        return serial_label(
-            self.project.code, self.vintage, self.first_serial, self.last_serial
-        )
-
-
-def serial_label(project_code: str, vintage: int, first: int, last: int) -> str:
-    return f"{project_code}-V{vintage}-{first:010d}-{last:010d}"
 
 
 class RoleGrant(models.Model):

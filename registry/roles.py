@@ -53,7 +53,7 @@ ROLE_PERMISSIONS: dict[Role, tuple[str, ...]] = {
         "estimation.view_ecosystemresult",
         "estimation.view_verification",
         "registry.view_projectevent",
-        "registry.view_creditbatch",
+        "trading.view_creditbatch",
         "trading.view_creditblock",
         "trading.view_ledgerentry",
         "trading.view_traderequest",

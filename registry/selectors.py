@@ -14,8 +14,8 @@ from django.utils.http import urlsafe_base64_encode
 
 from registry.boundaries import geodesic_area_ha
 from registry.models import (
+    Account,
     AdministrativeDivision,
-    CreditBatch,
     Organization,
     Project,
     ProjectDocument,
@@ -245,17 +245,15 @@ def list_project_history(*, project: Project) -> list[HistoryItem]:
     return sorted(items, key=lambda item: item.at)
 
 
-def find_issued_batch(*, project: Project, start, end) -> CreditBatch | None:
-    """The project's earliest batch whose monitoring period shares a day with
-    ``start``-``end``: a period is credited once (no double issuance)."""
-    return (
-        project.batches.filter(monitoring_start__lte=end, monitoring_end__gte=start)
-        .order_by("monitoring_start")
-        .first()
-    )
+def holding_account(organization: Organization) -> Account | None:
+    """The organization's holding account (one per organization), where credits
+    issued or transferred to it land; None if it has none yet."""
+    return Account.objects.filter(
+        organization=organization, kind=Account.Kind.HOLDING
+    ).first()
 
 
-def list_project_batches(*, project: Project) -> QuerySet[CreditBatch]:
+def list_project_batches(*, project: Project) -> QuerySet:
     return project.batches.select_related("project").order_by("monitoring_start", "pk")
 
 
@@ -280,16 +278,6 @@ def list_visible_organizations(*, user: User) -> QuerySet[Organization]:
     if has_role(user, Role.REGISTRY_ADMIN):
         return Organization.objects.order_by("name_en", "pk")
     return list_user_organizations(user=user)
-
-
-def list_batches() -> QuerySet[CreditBatch]:
-    """Every issued batch, newest first (all are public: batches exist only for
-    registered projects)."""
-    return (
-        CreditBatch.objects.select_related("project__owner")
-        .defer("project__boundary")
-        .order_by("-issued_at", "-pk")
-    )
 
 
 # Role grants ------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 Guarantees: inputs are validated (``full_clean`` and the domain rules below)
 before anything is saved; each call is one transaction, so a refusal changes
-nothing. Refusals are ``ValidationError`` (bad input, wrong state) or
-``PermissionDenied`` (the actor may not do this), with translated messages.
+nothing. Refusals are ``ValidationError`` (bad input; ``StateConflict`` for
+a wrong state, common/errors.py) or ``PermissionDenied`` (the actor may not do
+this), with translated messages.
 
 Double counting: a project may only be submitted or registered while its boundary
 overlaps no other submitted or registered project by more than
@@ -27,8 +28,8 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from common.errors import StateConflict, field_error
 from registry.boundaries import Boundary
-from registry.errors import field_error
 from registry.models import (
     Account,
     AdministrativeDivision,
@@ -187,7 +188,7 @@ class ProjectDetails:
 DETAIL_FIELDS = tuple(field.name for field in dataclasses.fields(ProjectDetails))
 
 
-class OverlapError(ValidationError):
+class OverlapError(StateConflict):
     """The boundary overlaps live projects; ``overlaps`` says which and where."""
 
     def __init__(self, message: str, overlaps: list[ProjectOverlap]):
@@ -283,7 +284,7 @@ def update_project(
     documents: list[tuple[str, UploadedFile]] = (),
 ) -> Project:
     """Change a draft: its details, and its boundary when a new one is given."""
-    project = _lock(project)
+    project = lock_project(project.pk)
     if not can_edit_project(actor, project):
         raise PermissionDenied(_("You cannot edit this project."))
     _check_may_register_for(actor, details.owner)
@@ -340,9 +341,13 @@ def add_project_document(
     return document
 
 
-def _lock(project: Project) -> Project:
-    """The project's row, locked for this transaction where the database can."""
-    return Project.objects.select_for_update().get(pk=project.pk)
+def lock_project(project_id: int) -> Project:
+    """The project's row, fresh and locked for the rest of the transaction
+    (where the database can lock rows: on SQLite the IMMEDIATE transaction
+    already serializes writers). Every change that must see a project's
+    latest state takes its turn here: lifecycle steps, verifications and
+    issuances of one project."""
+    return Project.objects.select_for_update().get(pk=project_id)
 
 
 def _serialize_boundary_checks() -> None:
@@ -398,9 +403,9 @@ def _transition(
     allowed_from, to_status = Project.TRANSITIONS[step]
     if check_overlaps:
         _serialize_boundary_checks()
-    project = _lock(project)
+    project = lock_project(project.pk)
     if project.status not in allowed_from:
-        raise ValidationError(
+        raise StateConflict(
             _("This project is now “%(status)s”, so this step is not possible.")
             % {"status": project.get_status_display()},
             code="state",

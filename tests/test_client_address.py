@@ -12,8 +12,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
+from api.throttles import ClientAddressThrottleMixin
 from common.client_address import client_address
-from config.api import ClientAddressThrottleMixin
 from registry.roles import Role
 
 PROXY = "10.0.0.2"  # the reverse proxy's own address, as the app sees it

@@ -10,7 +10,17 @@ import pytest
 from django.conf import settings
 
 CATALOGUE = Path(settings.BASE_DIR) / "locale/zh_Hans/LC_MESSAGES/django.po"
-SOURCES = ["config", "registry", "estimation", "trading", "templates", "manage.py"]
+SOURCES = [
+    "config",
+    "common",
+    "api",
+    "registry",
+    "estimation",
+    "trading",
+    "public",
+    "templates",
+    "manage.py",
+]
 
 
 def _untranslated(po: polib.POFile) -> list[str]:

@@ -112,8 +112,9 @@ def test_a_real_worker_computes_an_estimation_run(
 
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from estimation import services
     from estimation.models import ClassScheme, EstimationRun, Methodology
+    from estimation.services.datasets import upload_landcover_dataset
+    from estimation.services.runs import create_run
     from registry.roles import Role
     from tests.estimation.conftest import PARCEL, write_landcover
     from tests.registry.factories import (
@@ -131,7 +132,7 @@ def test_a_real_worker_computes_an_estimation_run(
     MembershipFactory(user=staff, organization=owner)
     project = make_project(actor=staff, owner=owner, geometry=PARCEL)
     raster = write_landcover(tmp_path / "lc.tif")
-    dataset = services.upload_landcover_dataset(
+    dataset = upload_landcover_dataset(
         actor=staff,
         organization=owner,
         name_zh="测试",
@@ -141,7 +142,7 @@ def test_a_real_worker_computes_an_estimation_run(
         scheme=ClassScheme.objects.get(slug="modis-igbp"),
         uploaded=SimpleUploadedFile("lc.tif", raster.read_bytes()),
     )
-    run = services.create_run(
+    run = create_run(
         actor=staff,
         project=project,
         dataset=dataset,

@@ -3,7 +3,13 @@ trading services, with their journal entries."""
 
 from django.contrib import admin
 
-from trading.models import CreditBlock, LedgerCheck, LedgerEntry, TradeRequest
+from trading.models import (
+    CreditBatch,
+    CreditBlock,
+    LedgerCheck,
+    LedgerEntry,
+    TradeRequest,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -15,6 +21,16 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(CreditBatch)
+class CreditBatchAdmin(ReadOnlyAdmin):
+    """Batches are issued by the ledger's issuing service only."""
+
+    list_display = ["serial_label", "project", "vintage", "quantity", "buffer_quantity"]
+    list_filter = ["vintage"]
+    list_select_related = ["project"]
+    search_fields = ["project__code"]
 
 
 @admin.register(LedgerEntry)

@@ -16,11 +16,12 @@ from functools import lru_cache
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from common.errors import StateConflict
 from trading import chain
 from trading.models import JournalAnchor, LedgerEntry
 
@@ -67,8 +68,8 @@ def trusted_public_keys() -> dict[str, bytes]:
     return keys
 
 
-def _rewritten(anchor: JournalAnchor) -> ValidationError:
-    return ValidationError(
+def _rewritten(anchor: JournalAnchor) -> StateConflict:
+    return StateConflict(
         _(
             "Entry %(sequence)s of the journal was published on %(published)s "
             "with another hash than it has now: the journal has been rewritten. "
@@ -95,7 +96,7 @@ def publish_head(*, now=None) -> tuple[JournalAnchor | None, bool]:
         chain.link_hash(last.previous_hash, last.sequence, last.content_hash)
         != last.entry_hash
     ):
-        raise ValidationError(
+        raise StateConflict(
             _(
                 "The journal's last entry (%(sequence)s) does not match its own "
                 "hash. Nothing was published; run verify_ledger."
@@ -105,7 +106,7 @@ def publish_head(*, now=None) -> tuple[JournalAnchor | None, bool]:
         )
     later = JournalAnchor.objects.filter(sequence__gt=last.sequence).first()
     if later is not None:
-        raise ValidationError(
+        raise StateConflict(
             _(
                 "The journal ends at entry %(sequence)s, but entry %(published)s "
                 "was published before: the journal has been cut short. Nothing "

@@ -1,5 +1,5 @@
-"""What moves: serial blocks held by accounts, the append-only journal, trade
-requests and their review.
+"""What moves: credit batches, serial blocks held by accounts, the append-only
+journal, trade requests and their review.
 
 Invariants (design section 5), enforced here, in ``trading.services`` and in the
 database (constraints; on PostgreSQL an exclusion constraint on serial ranges and
@@ -24,10 +24,82 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from registry.models import Account, CreditBatch, User
+from registry.models import Account, Project, User
 from trading import chain
 
 CENTS = Decimal("0.01")
+
+
+class CreditBatch(models.Model):
+    """Credits issued for one project and vintage: whole tonnes of CO2e, one
+    globally unique serial number per tonne, held as the range first..last.
+
+    Where the credits are now lives in ``CreditBlock``; every movement is in
+    ``LedgerEntry``. Issued through ``trading.services.issue_batch``, its only
+    writer. The table keeps the name it had when the model lived in
+    ``registry`` (migration trading 0009): the exclusion constraints and the
+    ledger's owner-rights functions in ``trading/db_guards.py`` name it.
+    """
+
+    project = models.ForeignKey(
+        Project, on_delete=models.PROTECT, related_name="batches"
+    )
+    vintage = models.PositiveSmallIntegerField(_("vintage"))
+    monitoring_start = models.DateField(_("monitoring period start"))
+    monitoring_end = models.DateField(_("monitoring period end"))
+    quantity = models.PositiveBigIntegerField(_("quantity (t CO2e)"))
+    buffer_quantity = models.PositiveBigIntegerField(_("buffer withheld (t CO2e)"))
+    first_serial = models.PositiveBigIntegerField(_("first serial"), unique=True)
+    last_serial = models.PositiveBigIntegerField(_("last serial"), unique=True)
+    source = models.CharField(
+        _("source"),
+        max_length=100,
+        blank=True,
+        help_text=_("What the issuance rests on, e.g. an estimation run."),
+    )
+    issued_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="batches_issued"
+    )
+    issued_at = models.DateTimeField(_("issued at"), auto_now_add=True)
+
+    class Meta:
+        db_table = "registry_creditbatch"
+        ordering = ["-issued_at", "-pk"]
+        verbose_name = _("credit batch")
+        verbose_name_plural = _("credit batches")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(quantity__gt=0), name="batch_quantity_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(first_serial__gte=1), name="batch_serials_from_one"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    last_serial=models.F("first_serial") + models.F("quantity") - 1
+                ),
+                name="batch_range_matches_quantity",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(buffer_quantity__lt=models.F("quantity")),
+                name="batch_buffer_below_quantity",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.serial_label
+
+    @property
+    def serial_label(self) -> str:
+        """``<project code>-V<vintage>-<first>-<last>``, e.g.
+        BJ-520521-00001-V2025-0000000001-0000004210."""
+        return serial_label(
+            self.project.code, self.vintage, self.first_serial, self.last_serial
+        )
+
+
+def serial_label(project_code: str, vintage: int, first: int, last: int) -> str:
+    return f"{project_code}-V{vintage}-{first:010d}-{last:010d}"
 
 
 class SerialAllocator(models.Model):
@@ -398,6 +470,14 @@ class Certificate(models.Model):
 
     def __str__(self) -> str:
         return self.number or f"#{self.pk}"
+
+    @property
+    def public_beneficiary(self) -> str:
+        """The beneficiary as anyone may see it (certificate, verification page,
+        PDF, retirement lists and CSV, API, the holder's dashboard tag): their
+        name if they chose to be named, else empty. The one place this privacy
+        rule is decided."""
+        return self.beneficiary if self.beneficiary_public else ""
 
 
 class JournalAnchor(models.Model):

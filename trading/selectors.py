@@ -2,11 +2,12 @@
 
 from django.db.models import Q, QuerySet, Sum
 
-from registry.models import Account, CreditBatch
+from registry.models import Account, Project
 from registry.roles import Role
 from registry.selectors import has_role
 from trading.models import (
     Certificate,
+    CreditBatch,
     CreditBlock,
     LedgerCheck,
     LedgerEntry,
@@ -155,6 +156,28 @@ def list_visible_entries(*, user, filters: dict) -> QuerySet[LedgerEntry]:
 
 def get_last_ledger_check() -> LedgerCheck | None:
     return LedgerCheck.objects.first()
+
+
+def list_batches() -> QuerySet[CreditBatch]:
+    """Every issued batch, newest first (all are public: batches exist only for
+    registered projects)."""
+    return (
+        CreditBatch.objects.select_related("project__owner")
+        .defer("project__boundary")
+        .order_by("-issued_at", "-pk")
+    )
+
+
+def find_issued_batch(*, project: Project, start, end) -> CreditBatch | None:
+    """The project's earliest batch whose monitoring period shares a day with
+    ``start``-``end``: a period is credited once (no double issuance)."""
+    return (
+        CreditBatch.objects.filter(
+            project=project, monitoring_start__lte=end, monitoring_end__gte=start
+        )
+        .order_by("monitoring_start")
+        .first()
+    )
 
 
 def get_batch(*, pk: int) -> CreditBatch | None:

@@ -17,8 +17,10 @@ the same steps as ``issue_batch``, ``_reserve``, ``_settle`` and ``_release``
 here (see ``_trades_in_database``); the application's database role can change
 blocks and the journal only through them.
 
-Refusals raise ``ValidationError`` (bad input, not enough credits, wrong state)
-or ``PermissionDenied`` with translated messages, and change nothing.
+Refusals raise ``ValidationError`` (bad input, not enough credits),
+``StateConflict`` (wrong state, or not again), ``NotPermitted`` or
+``PermissionDenied`` (common/errors.py) with translated messages, and change
+nothing.
 """
 
 import hashlib
@@ -33,18 +35,20 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from registry.errors import field_error
-from registry.models import Account, CreditBatch, Project, User
+from common.errors import NotPermitted, StateConflict, field_error
+from registry.models import Account, Project, User
 from registry.roles import Role
-from registry.selectors import find_issued_batch, get_user_organization_ids, has_role
+from registry.selectors import get_user_organization_ids, has_role
 from trading import certificates, chain
 from trading.models import (
+    CreditBatch,
     CreditBlock,
     LedgerEntry,
     LedgerHead,
     SerialAllocator,
     TradeRequest,
 )
+from trading.selectors import find_issued_batch
 from trading.serials import split
 
 MAX_QUANTITY = 10**12  # t CO2e; far above any real batch, below bigint
@@ -108,11 +112,13 @@ def _append(
     actor: User | None,
     trade_request: TradeRequest | None = None,
     idempotency_key: str = "",
+    now=None,
 ) -> list[LedgerEntry]:
-    """Write one journal entry per movement, chained to the head. Callers append
-    as the last step of their transaction, so the head stays locked only until
-    the commit that follows."""
-    now = timezone.now()
+    """Write one journal entry per movement, chained to the head, stamped
+    ``now`` (the time of the step that made them, as PostgreSQL's functions
+    stamp theirs). Callers append as the last step of their transaction, so
+    the head stays locked only until the commit that follows."""
+    now = now or timezone.now()
     entries = []
     for movement in movements:
         entry = LedgerEntry(
@@ -185,8 +191,7 @@ def _refuse_issued_period(project: Project, start: date, end: date) -> None:
     """A monitoring period of a project is issued once: no double issuance."""
     issued = find_issued_batch(project=project, start=start, end=end)
     if issued is not None:
-        raise field_error(
-            "monitoring_start",
+        raise StateConflict(
             _(
                 "Credits were already issued for %(start)s – %(end)s of this "
                 "project (batch %(batch)s); a monitoring period is issued once."
@@ -196,7 +201,8 @@ def _refuse_issued_period(project: Project, start: date, end: date) -> None:
                 "end": issued.monitoring_end.isoformat(),
                 "batch": issued.serial_label,
             },
-            "period_issued",
+            code="period_issued",
+            field="monitoring_start",
         )
 
 
@@ -317,7 +323,7 @@ def _existing_for_key(actor: User, key: str, body_hash: str) -> TradeRequest | N
     if existing is None:
         return None
     if existing.request_hash != body_hash:
-        raise ValidationError(
+        raise StateConflict(
             _(
                 "This idempotency key was already used for a different request; "
                 "use a new key for a new request."
@@ -379,6 +385,9 @@ def _reserve(request: TradeRequest, actor: User) -> None:
     available = sum(block.quantity for block in blocks)
     if available < request.quantity:
         raise _not_enough(request, available)
+    # One time for the whole step, as PostgreSQL's now() is: every block
+    # touched and every entry written carry it (the blocks' updated_at too).
+    now = timezone.now()
     remaining = request.quantity
     movements = []
     for block in blocks:
@@ -390,8 +399,12 @@ def _reserve(request: TradeRequest, actor: User) -> None:
             )
             block.last_serial, block.quantity = last, remaining
             block.state, block.trade_request = CreditBlock.State.RESERVED, request
-            block.save(
-                update_fields=["last_serial", "quantity", "state", "trade_request"]
+            CreditBlock.objects.filter(pk=block.pk).update(
+                last_serial=last,
+                quantity=remaining,
+                state=block.state,
+                trade_request=request,
+                updated_at=now,
             )
             CreditBlock.objects.create(
                 batch_id=block.batch_id,
@@ -403,7 +416,9 @@ def _reserve(request: TradeRequest, actor: User) -> None:
             )
         else:
             block.state, block.trade_request = CreditBlock.State.RESERVED, request
-            block.save(update_fields=["state", "trade_request"])
+            CreditBlock.objects.filter(pk=block.pk).update(
+                state=block.state, trade_request=request, updated_at=now
+            )
         remaining -= block.quantity
         movements.append(
             Movement(
@@ -418,6 +433,7 @@ def _reserve(request: TradeRequest, actor: User) -> None:
         actor=actor,
         trade_request=request,
         idempotency_key=request.idempotency_key,
+        now=now,
     )
 
 
@@ -597,8 +613,8 @@ def request_cancellation(
 # Review ----------------------------------------------------------------------------
 
 
-def _not_pending(request: TradeRequest) -> ValidationError:
-    return ValidationError(
+def _not_pending(request: TradeRequest) -> StateConflict:
+    return StateConflict(
         _("This request is already %(status)s; it cannot be reviewed again.")
         % {"status": request.get_status_display().lower()},
         code="not_pending",
@@ -616,7 +632,7 @@ def _check_reviewer(actor: User, request: TradeRequest) -> None:
     if not has_role(actor, Role.REGISTRY_ADMIN):
         raise PermissionDenied(_("Only a registry admin can review requests."))
     if actor.pk == request.initiator_id:
-        raise ValidationError(
+        raise NotPermitted(
             _("You made this request, so another registry admin must review it."),
             code="own_request",
         )
@@ -637,7 +653,7 @@ def approve_request(*, actor: User, request: TradeRequest) -> TradeRequest:
     else:
         settled, status, reviewed_at = _settle(request, actor)
     if status == OVERDUE:
-        raise ValidationError(
+        raise StateConflict(
             _("This request has expired; its credits are being released."),
             code="expired",
         )
@@ -690,7 +706,10 @@ def _settle(request: TradeRequest, actor: User) -> tuple[bool, str, object]:
     )
     # One statement moves them all; the rows read above feed the journal.
     CreditBlock.objects.filter(pk__in=[block.pk for block in blocks]).update(
-        account_id=request.to_account_id, state=state, trade_request=None
+        account_id=request.to_account_id,
+        state=state,
+        trade_request=None,
+        updated_at=now,
     )
     currency = request.currency if request.price_per_tonne is not None else ""
     movements = [
@@ -704,7 +723,7 @@ def _settle(request: TradeRequest, actor: User) -> tuple[bool, str, object]:
         )
         for block in blocks
     ]
-    _append(movements, actor=actor, trade_request=request)
+    _append(movements, actor=actor, trade_request=request, now=now)
     return True, TradeRequest.Status.SETTLED, now
 
 
@@ -714,13 +733,14 @@ def _release(request: TradeRequest, actor: User | None) -> None:
     if _trades_in_database():
         _call("trading_release", request.pk, actor.pk if actor else None)
         return
+    now = timezone.now()
     blocks = list(
         CreditBlock.objects.select_for_update()
         .filter(trade_request=request, state=CreditBlock.State.RESERVED)
         .order_by("batch_id", "first_serial")
     )
     CreditBlock.objects.filter(pk__in=[block.pk for block in blocks]).update(
-        state=CreditBlock.State.ACTIVE, trade_request=None
+        state=CreditBlock.State.ACTIVE, trade_request=None, updated_at=now
     )
     _append(
         [
@@ -734,6 +754,7 @@ def _release(request: TradeRequest, actor: User | None) -> None:
         ],
         actor=actor,
         trade_request=request,
+        now=now,
     )
 
 

@@ -43,11 +43,12 @@ from django.db import connection, transaction
 from django.db.models import Count, Sum
 from django.utils.translation import gettext as _
 
-from registry.errors import field_error
-from registry.models import Account, CreditBatch
+from common.errors import field_error
+from registry.models import Account
 from trading import chain
 from trading.anchors import signed_by_registry, trusted_public_keys
 from trading.models import (
+    CreditBatch,
     CreditBlock,
     JournalAnchor,
     LedgerCheck,

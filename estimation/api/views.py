@@ -9,8 +9,8 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from config.api import JSONParser
-from estimation import services
+from api.parsers import JSONParser
+from api.viewsets import ApiViewSet
 from estimation.api.serializers import (
     ClassSchemeSerializer,
     DecisionSerializer,
@@ -33,7 +33,14 @@ from estimation.selectors import (
     list_runs,
     list_verifications,
 )
-from registry.api.base import ApiViewSet
+from estimation.services.datasets import upload_landcover_dataset
+from estimation.services.issuance import issue_verification
+from estimation.services.runs import create_run
+from estimation.services.verification import (
+    approve_verification,
+    reject_verification,
+    submit_for_verification,
+)
 from registry.models import Project
 from registry.roles import Role
 from registry.selectors import has_role, list_projects, list_user_organizations
@@ -110,7 +117,7 @@ class LandCoverDatasetViewSet(ReadMixin, ApiViewSet):
         )
         upload.is_valid(raise_exception=True)
         data = upload.validated_data
-        dataset = services.upload_landcover_dataset(
+        dataset = upload_landcover_dataset(
             actor=request.user,
             organization=data["organization"],
             name_zh=data["name_zh"],
@@ -166,7 +173,7 @@ class EstimationRunViewSet(ReadMixin, ApiViewSet):
         )
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        run = services.create_run(
+        run = create_run(
             actor=user,
             project=data["project"],
             dataset=data["dataset"],
@@ -205,7 +212,7 @@ class EstimationRunViewSet(ReadMixin, ApiViewSet):
                 )
             )
         percent = serializer.validated_data.get("buffer_share_percent")
-        verification = services.issue_verification(
+        verification = issue_verification(
             actor=request.user,
             verification=verification,
             buffer_share=None if percent is None else percent / 100,
@@ -255,7 +262,7 @@ class VerificationViewSet(ReadMixin, ApiViewSet):
         )
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        verification = services.submit_for_verification(
+        verification = submit_for_verification(
             actor=user,
             run=data["run"],
             monitoring_start=data.get("monitoring_start"),
@@ -280,10 +287,10 @@ class VerificationViewSet(ReadMixin, ApiViewSet):
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
         """The verifier confirms the calculation."""
-        return self._decide(request, services.approve_verification)
+        return self._decide(request, approve_verification)
 
     @extend_schema(request=DecisionSerializer, responses=VerificationSerializer)
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
         """The verifier refuses it, with the reasons (required)."""
-        return self._decide(request, services.reject_verification)
+        return self._decide(request, reject_verification)

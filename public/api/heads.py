@@ -8,6 +8,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.parsers import JSONParser
 from public import selectors
 from public.api.serializers import (
     HeadCheckSerializer,
@@ -44,6 +45,9 @@ class PublicKeyView(APIView):
 
 class HeadCheckView(APIView):
     permission_classes = [AllowAny]
+    # The head is checked exactly as published, a JSON object: form fields
+    # would turn its sequence into text.
+    parser_classes = [JSONParser]
 
     @extend_schema(
         request=HeadToCheckSerializer,

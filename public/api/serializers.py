@@ -6,8 +6,10 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from trading import chain
 from trading.anchors import signed_by_registry
 from trading.models import Certificate, CreditBlock, JournalAnchor
+from trading.verification import MAX_SEQUENCE
 
 
 class CertificateLinkSerializer(serializers.Serializer):
@@ -61,7 +63,7 @@ class CertificateSerializer(CertificateLinkSerializer):
 
     def get_beneficiary(self, certificate: Certificate) -> str | None:
         """Null when the beneficiary chose not to be named."""
-        return certificate.beneficiary if certificate.beneficiary_public else None
+        return certificate.public_beneficiary or None
 
     def get_valid(self, certificate: Certificate) -> bool:
         """Whether the journal still proves it: each retire entry's hashes
@@ -105,15 +107,21 @@ class PublishedHeadSerializer(serializers.Serializer):
 
 class HeadToCheckSerializer(serializers.Serializer):
     """A published head to check: the JSON object exactly as published (the
-    ``key_id`` may be left out)."""
+    ``key_id`` may be left out). Describes the body for the schema; the check
+    itself reads it (``trading.verification.parse_anchor``)."""
 
-    format = serializers.CharField()
-    sequence = serializers.IntegerField(min_value=1)
-    entry_hash = serializers.CharField(min_length=64, max_length=64)
-    published_at = serializers.CharField()
-    key_id = serializers.CharField(required=False)
-    public_key = serializers.CharField()
-    signature = serializers.CharField()
+    format = serializers.ChoiceField(choices=[chain.HEAD_FORMAT])
+    sequence = serializers.IntegerField(min_value=1, max_value=MAX_SEQUENCE - 1)
+    entry_hash = serializers.RegexField(r"^[0-9a-f]{64}$")
+    published_at = serializers.RegexField(
+        r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"
+    )
+    key_id = serializers.CharField(
+        required=False, help_text="The public key's fingerprint, as published."
+    )
+    # Base64 of 32 and of 64 bytes.
+    public_key = serializers.RegexField(r"^\s*[A-Za-z0-9+/]{43}=\s*$")
+    signature = serializers.RegexField(r"^\s*[A-Za-z0-9+/]{86}==\s*$")
 
 
 class HeadCheckSerializer(serializers.Serializer):

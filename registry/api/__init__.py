@@ -1,3 +1,2 @@
-"""The REST API's shared parts (a small app of its own: it keeps the
-idempotency records) and the registry's endpoints: sign-in tokens,
-organizations, projects."""
+"""The registry's endpoints: sign-in tokens, organizations, projects (the
+shared REST plumbing is the top-level api/ app)."""

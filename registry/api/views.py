@@ -1,12 +1,18 @@
 """Registry endpoints: sign-in tokens, organizations and projects. Thin: parse
 input, call one service or selector, serialize."""
 
-import math
+import re
 
 from axes.handlers.proxy import AxesProxyHandler
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import exceptions, mixins, status
+from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -14,9 +20,11 @@ from rest_framework.response import Response
 from rest_framework_gis.filters import InBBoxFilter
 from rest_framework_gis.pagination import GeoJsonPagination
 
-from config.api import MAX_PAGE_SIZE, AuthThrottle
+from api.pagination import StrictPageMixin
+from api.schema import ErrorSerializer
+from api.throttles import AuthThrottle
+from api.viewsets import ApiViewSet, query_parameters
 from registry import services
-from registry.api.base import ApiViewSet
 from registry.api.serializers import (
     OrganizationSerializer,
     ProjectFilterSerializer,
@@ -41,9 +49,29 @@ class TokenView(ObtainAuthToken):
     ``Authorization: Token <token>``). Rate limited per client address, and
     locked like the sign-in page after repeated failures (django-axes)."""
 
+    permission_classes = [AllowAny]
     throttle_classes = [AuthThrottle]
     throttle_scope = "auth"
 
+    @extend_schema(
+        responses={
+            200: AuthTokenSerializer,
+            400: OpenApiResponse(
+                ErrorSerializer,
+                description=(
+                    "`authorization`: the username and password do not match "
+                    "an active user; or a field is missing (`fields`)."
+                ),
+            ),
+            429: OpenApiResponse(
+                ErrorSerializer,
+                description=(
+                    "`throttled`: too many attempts from this address, or this "
+                    "username is locked after repeated failures."
+                ),
+            ),
+        }
+    )
     def post(self, request, *args, **kwargs):
         credentials = {"username": str(request.data.get("username", ""))}
         if AxesProxyHandler.is_locked(request._request, credentials=credentials):
@@ -71,21 +99,28 @@ class OrganizationViewSet(mixins.ListModelMixin, ApiViewSet):
         return Response(self.get_serializer(organization).data)
 
 
+# Four plain decimal numbers (no exponents, infinities or NaN), as the schema
+# states them; the ranges and the order are checked after.
+BBOX_PATTERN = r"^-?[0-9]{1,3}(?:\.[0-9]{1,15})?(?:,-?[0-9]{1,3}(?:\.[0-9]{1,15})?){3}$"
+
+
 class ProjectBBoxFilter(InBBoxFilter):
     """``in_bbox=west,south,east,north`` (degrees): projects whose boundary's
     bounding box meets it. Malformed boxes get a translated 400."""
 
     def get_filter_bbox(self, request):
-        text = request.query_params.get(self.bbox_param)
-        if not text:
+        values = request.query_params.getlist(self.bbox_param)
+        if not values:
             return None
-        try:
-            numbers = [float(part) for part in text.split(",")]
-        except ValueError:
-            numbers = []
+        # Given twice or empty: refused like any malformed box.
+        text = values[0] if len(values) == 1 else ""
+        numbers = (
+            [float(part) for part in text.split(",")]
+            if re.fullmatch(BBOX_PATTERN, text)
+            else []
+        )
         valid = (
             len(numbers) == 4
-            and all(math.isfinite(number) for number in numbers)
             and -180 <= numbers[0] < numbers[2] <= 180
             and -90 <= numbers[1] < numbers[3] <= 90
         )
@@ -106,11 +141,8 @@ class ProjectBBoxFilter(InBBoxFilter):
         return super().get_filter_bbox(request)
 
 
-class ProjectPagination(GeoJsonPagination):
+class ProjectPagination(StrictPageMixin, GeoJsonPagination):
     """A GeoJSON FeatureCollection with the page's count and links."""
-
-    page_size_query_param = "page_size"
-    max_page_size = MAX_PAGE_SIZE
 
     def get_paginated_response_schema(self, schema):
         link = {"type": "string", "format": "uri", "nullable": True}
@@ -153,8 +185,11 @@ ACTIONS = {
             ProjectFilterSerializer,
             OpenApiParameter(
                 "in_bbox",
-                str,
-                description="west,south,east,north in degrees (EPSG:4326).",
+                {"type": "string", "pattern": BBOX_PATTERN},
+                description=(
+                    "west,south,east,north in degrees (EPSG:4326), west below "
+                    "east and south below north."
+                ),
             ),
         ]
     )
@@ -181,10 +216,9 @@ class ProjectViewSet(ApiViewSet):
         return [IsAuthenticated()]
 
     def get_queryset(self):
-        filters = ProjectFilterSerializer(data=self.request.query_params)
-        filters.is_valid(raise_exception=True)
+        filters = query_parameters(self.request, ProjectFilterSerializer)
         return (
-            list_projects(user=self.request.user, **filters.validated_data)
+            list_projects(user=self.request.user, **filters)
             .defer(None)
             .defer("county__boundary")
         )

@@ -7,7 +7,7 @@ import re
 import pytest
 from rest_framework.throttling import SimpleRateThrottle
 
-from registry.api.models import IdempotencyRecord
+from api.models import IdempotencyRecord
 from registry.models import Project
 from tests.api.journey import API, ok
 from tests.estimation.conftest import PARCEL

@@ -7,14 +7,14 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from drf_spectacular.generators import SchemaGenerator
 
+from api.models import IdempotencyRecord
 from estimation.models import EstimationRun, LandCoverDataset, Verification
-from registry.api.models import IdempotencyRecord
-from registry.models import CreditBatch, Project
+from registry.models import Project
 from registry.roles import Role
 from tests.api.journey import API, ok
 from tests.estimation.conftest import PARCEL
 from tests.registry.factories import OrganizationFactory
-from trading.models import Certificate, LedgerEntry, TradeRequest
+from trading.models import Certificate, CreditBatch, LedgerEntry, TradeRequest
 
 pytestmark = pytest.mark.django_db
 

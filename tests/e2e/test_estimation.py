@@ -55,15 +55,16 @@ def test_the_run_page_shows_progress_then_the_results_by_itself(
     running, and shows the table when it has finished, without a reload."""
     from datetime import date
 
-    from estimation import services, tasks
+    from estimation import tasks
     from estimation.models import LandCoverDataset, Methodology
+    from estimation.services.runs import create_run, execute_run
     from registry.models import User
 
     call_command("load_bijie_demo")
     baili = Project.objects.get(name_en__startswith="Baili")
     # The worker is held back: the test plays its part below.
     monkeypatch.setattr(tasks.execute_run_task, "delay", lambda run_id: None)
-    run = services.create_run(
+    run = create_run(
         actor=User.objects.get(username="bureau_demo"),
         project=baili,
         dataset=LandCoverDataset.objects.filter(organization=baili.owner).first(),
@@ -83,7 +84,7 @@ def test_the_run_page_shows_progress_then_the_results_by_itself(
     )
     assert page.locator("[data-run-status]").inner_text() == "Running"
 
-    services.execute_run(run_id=run.pk)
+    execute_run(run_id=run.pk)
     page.wait_for_selector("table.results")
     assert page.locator("[data-run-status]").inner_text() == "Succeeded"
     assert page.locator("table.results tbody tr").count() == run.results.count()

@@ -6,8 +6,9 @@ import rasterio
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rasterio.transform import from_origin
 
-from estimation import services
 from estimation.models import ClassScheme, Methodology
+from estimation.services import runs as run_services
+from estimation.services.datasets import upload_landcover_dataset
 from registry.roles import Role
 from tests.registry.factories import OrganizationFactory
 from tests.registry.projects import DAFANG, make_project, square
@@ -69,7 +70,7 @@ def landcover_file(tmp_path):
 @pytest.fixture
 def dataset(staff, owner, landcover_file, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
-    return services.upload_landcover_dataset(
+    return upload_landcover_dataset(
         actor=staff,
         organization=owner,
         name_zh="测试土地覆盖",
@@ -88,11 +89,11 @@ def default_methodology():
 
 @pytest.fixture
 def create_run(django_capture_on_commit_callbacks):
-    """services.create_run, with the task it queues on commit executed (eagerly)."""
+    """run_services.create_run, with the task it queues on commit executed (eagerly)."""
 
     def create(**arguments):
         with django_capture_on_commit_callbacks(execute=True):
-            return services.create_run(**arguments)
+            return run_services.create_run(**arguments)
 
     return create
 

@@ -13,8 +13,8 @@ import rasterio
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rasterio.transform import from_origin
 
-from estimation import services
 from estimation.models import ClassScheme, EstimationRun
+from estimation.services.datasets import upload_landcover_dataset
 from tests.estimation.conftest import PIXEL_DEG
 
 pytestmark = pytest.mark.django_db
@@ -41,7 +41,7 @@ def _raster(path, codes, *, nodata):
 
 def _run_on(codes, *, nodata, staff, owner, project, methodology, create_run, tmp):
     path = _raster(tmp / "codes.tif", codes, nodata=nodata)
-    dataset = services.upload_landcover_dataset(
+    dataset = upload_landcover_dataset(
         actor=staff,
         organization=owner,
         name_zh="测试",

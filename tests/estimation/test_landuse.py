@@ -13,8 +13,8 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from shapely.ops import transform
 
-from estimation import services
 from estimation.models import ClassScheme, EstimationRun, Methodology
+from estimation.services.datasets import upload_landcover_dataset
 from tests.estimation.conftest import PARCEL
 
 pytestmark = pytest.mark.django_db
@@ -57,7 +57,7 @@ def test_a_tnls_geopackage_in_gauss_kruger_gives_areas_per_ecosystem(
         tmp_path / "sandiao.gpkg",
         [("0301", forest), ("0103", farmland), ("0201K", orchard)],
     )
-    dataset = services.upload_landcover_dataset(
+    dataset = upload_landcover_dataset(
         actor=staff,
         organization=owner,
         name_zh="三调",
@@ -96,7 +96,7 @@ def test_a_land_use_file_without_the_class_field_is_refused(staff, owner, tmp_pa
     parcel = shapely.from_wkb(bytes(PARCEL.wkb)).geoms[0]
     path = _write_landuse(tmp_path / "x.gpkg", [("0301", parcel)])
     with pytest.raises(ValidationError) as raised:
-        services.upload_landcover_dataset(
+        upload_landcover_dataset(
             actor=staff,
             organization=owner,
             name_zh="x",

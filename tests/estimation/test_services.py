@@ -7,7 +7,7 @@ import shapely
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from estimation import services
+from estimation import area
 from estimation.calculations import CO2_PER_C
 from estimation.models import (
     ClassScheme,
@@ -16,6 +16,8 @@ from estimation.models import (
     LandCoverDataset,
     Methodology,
 )
+from estimation.services.datasets import upload_landcover_dataset
+from estimation.services.runs import new_methodology_version
 from estimation.tasks import execute_run_task
 from registry.roles import Role
 from tests.estimation.conftest import write_landcover
@@ -44,7 +46,7 @@ def test_bad_uploads_are_refused_and_nothing_is_saved(
     staff, owner, name, content, code
 ):
     with pytest.raises(ValidationError) as raised:
-        services.upload_landcover_dataset(
+        upload_landcover_dataset(
             actor=staff,
             organization=owner,
             name_zh="坏",
@@ -68,7 +70,7 @@ def test_a_raster_without_a_crs_is_refused(staff, owner, tmp_path):
     ) as dst:
         dst.write(np.ones((4, 4), dtype="uint8"), 1)
     with pytest.raises(ValidationError) as raised:
-        services.upload_landcover_dataset(
+        upload_landcover_dataset(
             actor=staff,
             organization=owner,
             name_zh="无坐标",
@@ -85,7 +87,7 @@ def test_a_raster_without_a_crs_is_refused(staff, owner, tmp_path):
 def test_only_staff_of_the_organization_upload(make_user, owner, landcover_file):
     outsider = make_user(role=Role.BUREAU_STAFF)
     with pytest.raises(PermissionDenied):
-        services.upload_landcover_dataset(
+        upload_landcover_dataset(
             actor=outsider,
             organization=owner,
             name_zh="x",
@@ -150,9 +152,7 @@ def test_using_a_methodology_freezes_it_and_a_change_makes_a_new_version(
     default_methodology.refresh_from_db()
     assert default_methodology.is_frozen
     admin = make_user(role=Role.REGISTRY_ADMIN)
-    revised = services.new_methodology_version(
-        actor=admin, methodology=default_methodology
-    )
+    revised = new_methodology_version(actor=admin, methodology=default_methodology)
     assert (revised.slug, revised.version, revised.is_frozen) == (
         default_methodology.slug,
         2,
@@ -192,7 +192,7 @@ def test_unknown_codes_are_reported_with_their_area(
     codes = np.full((40, 40), 2, dtype=np.uint8)
     codes[:, 20:] = 77  # not an IGBP class
     path = write_landcover(tmp_path / "odd.tif", codes=codes)
-    odd = services.upload_landcover_dataset(
+    odd = upload_landcover_dataset(
         actor=staff,
         organization=owner,
         name_zh="奇",
@@ -278,7 +278,7 @@ def test_stock_difference_between_two_maps(
 
     def upload(name, codes, year):
         path = write_landcover(tmp_path / name, codes=codes)
-        return services.upload_landcover_dataset(
+        return upload_landcover_dataset(
             actor=staff,
             organization=owner,
             name_zh=name,
@@ -344,7 +344,7 @@ def test_a_stock_method_without_a_baseline_is_refused(run_for):
 
 def test_progress_is_stored_while_the_run_computes(run_for, monkeypatch):
     seen = []
-    real = services.area.class_areas
+    real = area.class_areas
 
     def class_areas_watching_progress(path, boundary, *, progress=None):
         def report(fraction):
@@ -355,7 +355,7 @@ def test_progress_is_stored_while_the_run_computes(run_for, monkeypatch):
             report(step)
         return real(path, boundary)
 
-    monkeypatch.setattr(services.area, "class_areas", class_areas_watching_progress)
+    monkeypatch.setattr(area, "class_areas", class_areas_watching_progress)
     run = run_for()
     run.refresh_from_db()
     assert seen == [10, 30, 60, 90]

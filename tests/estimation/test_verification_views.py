@@ -7,11 +7,15 @@ import pytest
 from django.urls import reverse
 from django.utils.html import escape
 
-from estimation import services
 from estimation.models import Verification
+from estimation.services.issuance import issue_verification
+from estimation.services.verification import (
+    approve_verification,
+    submit_for_verification,
+)
 from registry import services as registry_services
-from registry.models import CreditBatch
 from registry.roles import Role
+from trading.models import CreditBatch
 
 pytestmark = pytest.mark.django_db
 EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
@@ -19,12 +23,12 @@ EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
 
 @pytest.fixture
 def submitted(staff, verified_run):
-    return services.submit_for_verification(actor=staff, run=verified_run)
+    return submit_for_verification(actor=staff, run=verified_run)
 
 
 @pytest.fixture
 def approved(submitted, verifier):
-    return services.approve_verification(actor=verifier, verification=submitted)
+    return approve_verification(actor=verifier, verification=submitted)
 
 
 def detail_url(verification):
@@ -46,7 +50,7 @@ def test_the_run_page_offers_submission_to_the_owners_staff_only(
     assert client.get(url, **EN).status_code == 404
     client.force_login(verifier)  # not submitted to them: they cannot see it
     assert client.get(url, **EN).status_code == 404
-    services.submit_for_verification(actor=staff, run=verified_run)
+    submit_for_verification(actor=staff, run=verified_run)
     response = client.get(url, **EN)
     assert response.status_code == 200
     assert "Submit for verification" not in response.content.decode()
@@ -293,9 +297,7 @@ def test_only_admins_issue_through_the_page(client, verifier, staff, approved):
 def test_the_project_page_shows_batches_credits_to_date_and_every_step(
     client, approved, registry_admin, registered_project
 ):
-    batch = services.issue_verification(
-        actor=registry_admin, verification=approved
-    ).batch
+    batch = issue_verification(actor=registry_admin, verification=approved).batch
     response = client.get(
         reverse("registry:project-detail", args=[registered_project.code]), **EN
     )

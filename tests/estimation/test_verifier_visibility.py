@@ -9,7 +9,11 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from estimation import services
+from estimation.services.verification import (
+    approve_verification,
+    reject_verification,
+    submit_for_verification,
+)
 from registry import services as registry_services
 from registry.models import Organization
 from registry.roles import Role
@@ -81,7 +85,7 @@ def test_a_verifier_cannot_see_a_run_not_submitted_for_verification(
 def test_a_submitted_run_is_open_to_every_eligible_verification_body(
     client, staff, verifier, other_verifier, verified_run
 ):
-    verification = services.submit_for_verification(actor=staff, run=verified_run)
+    verification = submit_for_verification(actor=staff, run=verified_run)
     for user in (verifier, other_verifier):
         assert page_statuses(client, user, verified_run) == {200}
         assert api_sees_run(user, verified_run)
@@ -95,11 +99,11 @@ def test_a_submitted_run_is_open_to_every_eligible_verification_body(
 def test_once_decided_the_run_belongs_to_the_deciding_body_only(
     client, staff, verifier, other_verifier, verified_run, decision
 ):
-    verification = services.submit_for_verification(actor=staff, run=verified_run)
+    verification = submit_for_verification(actor=staff, run=verified_run)
     if decision == "approve":
-        services.approve_verification(actor=verifier, verification=verification)
+        approve_verification(actor=verifier, verification=verification)
     else:
-        services.reject_verification(
+        reject_verification(
             actor=verifier, verification=verification, reasons="Coefficients?"
         )
     # The deciding verifier keeps the run and their decision in view.
@@ -119,8 +123,8 @@ def test_once_decided_the_run_belongs_to_the_deciding_body_only(
 def test_a_colleague_of_the_deciding_verifier_sees_the_decided_run(
     client, staff, verifier, verification_body, make_user, verified_run
 ):
-    verification = services.submit_for_verification(actor=staff, run=verified_run)
-    services.approve_verification(actor=verifier, verification=verification)
+    verification = submit_for_verification(actor=staff, run=verified_run)
+    approve_verification(actor=verifier, verification=verification)
     colleague = make_user(role=Role.VERIFIER, organization=verification_body)
     assert page_statuses(client, colleague, verified_run) == {200}
     assert api_sees_verification(colleague, verification)
@@ -133,7 +137,7 @@ def test_a_conflicted_verifier_is_not_offered_the_run(
     of the owner, but it is not in their queue."""
     insider = make_user(role=Role.VERIFIER, organization=verification_body)
     registry_services.add_member(user=insider, organization=owner)
-    services.submit_for_verification(actor=staff, run=verified_run)
+    submit_for_verification(actor=staff, run=verified_run)
     client.force_login(insider)
     queue = client.get(reverse("estimation:verification-list")).context["queue"]
     assert list(queue) == []
@@ -141,7 +145,7 @@ def test_a_conflicted_verifier_is_not_offered_the_run(
 
 def test_a_verifier_reviews_a_run_through_the_api(staff, verifier, verified_run):
     """The review keeps working: see the run, then approve it."""
-    verification = services.submit_for_verification(actor=staff, run=verified_run)
+    verification = submit_for_verification(actor=staff, run=verified_run)
     api = api_for(verifier)
     run = api.get(f"/api/v1/estimation-runs/{verified_run.pk}/").json()
     assert run["results"]

@@ -51,7 +51,8 @@ def test_load_bijie_demo_refuses_production_settings():
 
 def test_the_demo_issues_credits_through_verification_once():
     from estimation.models import Verification
-    from registry.models import CreditBatch, ProjectEvent
+    from registry.models import ProjectEvent
+    from trading.models import CreditBatch
 
     call_command("load_bijie_demo")
     call_command("load_bijie_demo")

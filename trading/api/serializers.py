@@ -3,8 +3,8 @@
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from registry.models import Account, CreditBatch
-from trading.models import CreditBlock, LedgerEntry, TradeRequest
+from registry.models import Account
+from trading.models import CreditBatch, CreditBlock, LedgerEntry, TradeRequest
 from trading.services import MAX_QUANTITY
 
 

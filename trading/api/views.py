@@ -10,9 +10,9 @@ from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from registry.api.base import ApiViewSet, ErrorSerializer
+from api.schema import ErrorSerializer
+from api.viewsets import ApiViewSet, query_parameters
 from registry.models import Account
-from registry.selectors import list_batches
 from trading import services
 from trading.api.serializers import (
     AccountSerializer,
@@ -31,6 +31,7 @@ from trading.selectors import (
     get_batch,
     get_batch_whereabouts,
     list_account_holdings,
+    list_batches,
     list_spendable_accounts,
     list_user_accounts,
     list_visible_entries,
@@ -254,11 +255,8 @@ class LedgerEntryViewSet(ApiViewSet):
     lookup_field = "sequence"
 
     def get_queryset(self):
-        filters = LedgerFilterSerializer(data=self.request.query_params)
-        filters.is_valid(raise_exception=True)
-        return list_visible_entries(
-            user=self.request.user, filters=filters.validated_data
-        )
+        filters = query_parameters(self.request, LedgerFilterSerializer)
+        return list_visible_entries(user=self.request.user, filters=filters)
 
     def list(self, request):
         page = self.paginate_queryset(self.get_queryset())

@@ -3,10 +3,15 @@ anything: the analyst's command line.
 
     python manage.py estimate --boundary bijie.geojson \\
         --landcover mcd12c1_2019.tif --scheme modis-igbp --price 95.70
+
+With ``--period-start`` and ``--period-end`` (instead of ``--years``) the
+fingerprint is the one a run of the same boundary, land cover, scheme,
+methodology, period and price gets: both come through
+``estimation.fingerprints``.
 """
 
-import hashlib
 import json
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,16 +20,15 @@ from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
 
 from common.spreadsheets import csv_writer
-from estimation import area, calculations, landuse
+from estimation import area, calculations, fingerprints, landuse
 from estimation.errors import area_error_message
 from estimation.models import ClassScheme, LandCoverDataset, Methodology
-from estimation.selectors import get_default_methodology, scheme_lookup
-from estimation.services import (
-    ENGINE_VERSION,
-    fingerprint_inputs,
-    flux_estimate,
-    measure_classes,
+from estimation.selectors import (
+    get_default_methodology,
+    landcover_inputs,
+    methodology_inputs,
 )
+from estimation.services.runs import flux_estimate, measure_classes
 from registry.boundaries import read_boundary_file
 
 COLUMNS = (
@@ -36,6 +40,13 @@ COLUMNS = (
     "sink_t_co2e_per_year",
     "value_cny_per_year",
 )
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise CommandError(f"Not a date (YYYY-MM-DD): {text!r}") from None
 
 
 def _number(value):
@@ -68,8 +79,16 @@ class Command(BaseCommand):
             help="slug, or slug@version (default: the default methodology)",
         )
         parser.add_argument("--price", help="carbon price in CNY per t CO2e")
+        parser.add_argument("--years", help="length of the period in years (default 1)")
         parser.add_argument(
-            "--years", default="1", help="length of the period in years (default 1)"
+            "--period-start",
+            type=_iso_date,
+            help="first day of the period (YYYY-MM-DD), with --period-end",
+        )
+        parser.add_argument(
+            "--period-end",
+            type=_iso_date,
+            help="last day of the period (YYYY-MM-DD), with --period-start",
         )
         parser.add_argument(
             "--class-field", default="", help="class-code field of land-use polygons"
@@ -97,7 +116,7 @@ class Command(BaseCommand):
                 if options["price"] is not None
                 else None
             )
-            years = calculations.decimal_from(options["years"], name="years")
+            period, years = self._period(options)
         except calculations.CalculationError as error:
             raise CommandError(str(error)) from None
         if price is not None and price < 0:
@@ -144,8 +163,17 @@ class Command(BaseCommand):
         except calculations.CalculationError as error:
             raise CommandError(str(error)) from None
 
-        report = self._report(
-            estimate, parts, methodology, scheme, boundary, landcover_path, price, years
+        report = self._report(estimate, parts, methodology, price, years)
+        report["fingerprint"] = self._fingerprint(
+            boundary=boundary.geometry,
+            landcover=landcover_path,
+            kind=kind,
+            class_field=options["class_field"],
+            scheme=scheme,
+            methodology=methodology,
+            period=period,
+            years=years,
+            price=price,
         )
         getattr(self, f"_write_{options['format']}")(report)
 
@@ -166,28 +194,50 @@ class Command(BaseCommand):
             )
         return methodology
 
-    def _report(
-        self, estimate, parts, methodology, scheme, boundary, landcover, price, years
-    ):
-        digest = hashlib.sha256()
+    def _period(self, options) -> tuple[tuple[date, date] | None, Decimal]:
+        """The period's dates (if given) and its length in years."""
+        start, end = options["period_start"], options["period_end"]
+        if (start is None) != (end is None):
+            raise CommandError("Give both --period-start and --period-end.")
+        if start is None:
+            years = calculations.decimal_from(options["years"] or "1", name="years")
+            return None, years
+        if options["years"] is not None:
+            raise CommandError("Give either --years or the period's dates, not both.")
+        return (start, end), calculations.period_years(start, end)
+
+    def _fingerprint(
+        self,
+        *,
+        boundary,
+        landcover: Path,
+        kind,
+        class_field,
+        scheme,
+        methodology,
+        period,
+        years,
+        price,
+    ) -> str:
         with landcover.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        inputs = {
-            "boundary_wkb_sha256": hashlib.sha256(
-                bytes(boundary.geometry.wkb)
-            ).hexdigest(),
-            "landcover_sha256": digest.hexdigest(),
-            "scheme": [scheme.slug, sorted(scheme_lookup(scheme).items())],
-            "methodology": [methodology.slug, methodology.version],
-            "coefficients": sorted(
-                [c.ecosystem, str(c.value), c.unit, c.sign]
-                for c in methodology.coefficients.all()
+            sha256 = fingerprints.file_sha256(handle)
+        inputs = fingerprints.estimate_inputs(
+            boundary_wkb=bytes(boundary.wkb),
+            landcover=landcover_inputs(
+                sha256=sha256,
+                kind=kind,
+                class_field=class_field.strip(),
+                scheme=scheme,
             ),
-            "price": None if price is None else str(price),
-            "years": str(years),
-            "engine": ENGINE_VERSION,
-        }
+            baseline=None,
+            methodology=methodology_inputs(methodology),
+            period=period,
+            years=years,
+            price=price,
+        )
+        return fingerprints.fingerprint(inputs)
+
+    def _report(self, estimate, parts, methodology, price, years):
         ecosystems = [
             {
                 "ecosystem": row.ecosystem,
@@ -226,7 +276,6 @@ class Command(BaseCommand):
             "methodology": f"{methodology.slug}@{methodology.version}",
             "price_cny_per_t_co2e": _number(price),
             "years": _number(years),
-            "fingerprint": fingerprint_inputs(inputs),
         }
 
     def _write_json(self, report):

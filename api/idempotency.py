@@ -1,5 +1,5 @@
-"""What every API view shares: idempotent mutations, JSON 404s for malformed
-ids, and the OpenAPI description of both and of the error format."""
+"""Idempotent mutations: an ``Idempotency-Key`` header makes a mutating
+request act once."""
 
 import hashlib
 import json
@@ -8,20 +8,19 @@ from functools import partial
 
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
-from drf_spectacular import openapi
-from drf_spectacular.utils import OpenApiParameter
-from rest_framework import exceptions, serializers, viewsets
+from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
-from config.api import Conflict
-from registry.api.models import IdempotencyRecord
+from api.errors import Conflict
+from api.models import IdempotencyRecord
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# Visible ASCII, as HTTP headers carry it; the length the records hold.
-IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,100}$")
-INTEGER_ID = re.compile(r"^[0-9]{1,18}$")
+# Visible ASCII (! to ~), as HTTP headers carry it; the length the records
+# hold. One pattern for the check and for the schema.
+IDEMPOTENCY_KEY_PATTERN = "^[!-~]{1,100}$"
+IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
 def _canonical(value):
@@ -74,7 +73,7 @@ class IdempotentMixin:
             or not request.user.is_authenticated
         ):
             return
-        if not IDEMPOTENCY_KEY.match(key):
+        if not IDEMPOTENCY_KEY.fullmatch(key):
             raise exceptions.ValidationError(
                 {
                     IDEMPOTENCY_HEADER: [
@@ -139,82 +138,3 @@ class IdempotentMixin:
         return Response(
             record.response_body, status=record.status_code, headers=headers
         )
-
-
-class ApiViewSet(IdempotentMixin, viewsets.GenericViewSet):
-    """Base of the API's view sets. Objects come from the app's selectors (so
-    users see exactly what the web pages show them); a malformed id is a JSON
-    404 like a missing one."""
-
-    integer_lookup = True
-    lookup_value_regex = "[^/]+"
-
-    def lookup_value(self) -> str:
-        lookup_url_kwarg = self.lookup_url_kwarg or self.lookup_field
-        value = self.kwargs[lookup_url_kwarg]
-        if self.integer_lookup and not INTEGER_ID.match(value):
-            raise exceptions.NotFound()
-        return value
-
-
-# OpenAPI -------------------------------------------------------------------------
-
-
-class ErrorFieldSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-
-
-class ErrorSerializer(serializers.Serializer):
-    """Every error response."""
-
-    code = serializers.CharField(help_text="Stable machine-readable code.")
-    message = serializers.CharField(help_text="Translated by Accept-Language.")
-    fields = serializers.DictField(
-        child=ErrorFieldSerializer(many=True),
-        required=False,
-        help_text="Per input field, when the input was at fault.",
-    )
-
-
-ERROR_STATUSES = {
-    "GET": ("401", "403", "404", "429"),
-    "UNSAFE": ("400", "401", "403", "404", "409", "413", "415", "429"),
-}
-
-
-class AutoSchema(openapi.AutoSchema):
-    """drf-spectacular's schema plus the Idempotency-Key header and the error
-    responses every operation may give."""
-
-    def get_override_parameters(self):
-        parameters = list(super().get_override_parameters())
-        if self.method in UNSAFE_METHODS:
-            parameters.append(
-                OpenApiParameter(
-                    IDEMPOTENCY_HEADER,
-                    str,
-                    OpenApiParameter.HEADER,
-                    required=False,
-                    description=(
-                        "Makes the request act once: a repeat with the same key "
-                        "and body returns the first answer; another body is "
-                        "refused with 409."
-                    ),
-                )
-            )
-        return parameters
-
-    def _get_response_bodies(self, direction="response"):
-        bodies = super()._get_response_bodies(direction)
-        statuses = ERROR_STATUSES["UNSAFE" if self.method in UNSAFE_METHODS else "GET"]
-        if self.method == "GET" and self._is_list_view():
-            statuses = (*statuses, "400")
-        for status_code in statuses:
-            bodies.setdefault(
-                status_code,
-                self._get_response_for_code(
-                    ErrorSerializer, status_code, None, direction
-                ),
-            )
-        return bodies

@@ -1,17 +1,18 @@
-"""API-wide wiring for /api/v1/: the error format, pagination and throttles.
+"""The API's error format and the exception handler that gives it.
 
 Every error is JSON of one shape, whatever raised it (DRF, a service's
-``ValidationError`` or ``PermissionDenied``, a missing object)::
+refusal, a missing object)::
 
     {"code": "insufficient_credits", "message": "Only 900 t are available ...",
      "fields": {"quantity": [{"code": "insufficient_credits", "message": "..."}]}}
 
 ``code`` is stable (clients branch on it); ``message`` is translated by the
 request's Accept-Language; ``fields`` appears when the input was at fault.
-No input gives a 5xx: JSON nested deeper than ``MAX_JSON_DEPTH`` is a 400
-(``nesting_too_deep``), a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (files
-apart) a 413 (``request_too_large``). Throttles count per client address as
-the trusted proxies report it.
+The status comes from the refusal's class (common/errors.py): 409 for a
+``StateConflict``, 403 for a ``NotPermitted`` or any ``PermissionDenied``,
+400 for a ``DomainError`` or any other ``ValidationError``. No input gives a
+5xx: a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (files apart) is a 413
+(``request_too_large``), an unreadable one a 400 (``bad_request``).
 """
 
 from decimal import Decimal
@@ -24,65 +25,11 @@ from django.http import Http404
 from django.utils.encoding import force_str
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
-from rest_framework import exceptions, parsers, status
-from rest_framework.pagination import PageNumberPagination
+from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle
 from rest_framework.views import set_rollback
 
-from common.client_address import client_address
-
-MAX_PAGE_SIZE = 200
-
-
-class Pagination(PageNumberPagination):
-    page_size_query_param = "page_size"
-    max_page_size = MAX_PAGE_SIZE
-
-
-class ClientAddressThrottleMixin:
-    """Counts per the client address the trusted proxies report, never per
-    what the client wrote into X-Forwarded-For (common/client_address.py)."""
-
-    def get_ident(self, request):
-        return client_address(request) or "unknown"
-
-
-class AnonThrottle(ClientAddressThrottleMixin, AnonRateThrottle):
-    """Anonymous requests per client address."""
-
-
-class AuthThrottle(ClientAddressThrottleMixin, ScopedRateThrottle):
-    """Sign-in attempts per client address (anonymous by definition)."""
-
-    scope_attr = "throttle_scope"
-
-
-# Service refusals that mean "not in this state, or not again", not "bad input":
-# answered 409 Conflict rather than 400.
-CONFLICT_CODES = frozenset(
-    {
-        "state",
-        "overlap",
-        "run_state",
-        "project_state",
-        "already_submitted",
-        "period_overlap",
-        "not_submitted",
-        "not_approved_submitted",
-        "not_approved_rejected",
-        "not_approved_issued",
-        "run_issued",
-        "fingerprint",
-        "not_pending",
-        "expired",
-        "idempotency_conflict",
-    }
-)
-
-
-# Service refusals that mean "you may not do this", whatever the input: 403.
-FORBIDDEN_CODES = frozenset({"own_request"})
+from common.errors import NotPermitted, StateConflict
 
 
 class Conflict(exceptions.APIException):
@@ -106,54 +53,6 @@ def _request_too_large() -> RequestTooLarge:
         )
         % {"size": f"{megabytes:.1f}".removesuffix(".0")}
     )
-
-
-# Deeper JSON than any request needs (a GeoJSON boundary is under 10 levels);
-# refusing it early keeps the parser and everything after it out of recursion
-# limits.
-MAX_JSON_DEPTH = 64
-
-
-def _nested_too_deep(data, limit: int) -> bool:
-    """Whether ``data`` nests lists and objects more than ``limit`` deep,
-    found without recursion."""
-    stack = [(data, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, dict):
-            children = value.values()
-        elif isinstance(value, list):
-            children = value
-        else:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children)
-    return False
-
-
-def _too_deep() -> exceptions.ParseError:
-    return exceptions.ParseError(
-        exceptions.ErrorDetail(
-            _("The JSON is nested more than %(depth)s levels deep.")
-            % {"depth": MAX_JSON_DEPTH},
-            code="nesting_too_deep",
-        )
-    )
-
-
-class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser, refusing absurdly deep nesting with a 400 instead of
-    failing with a RecursionError (a 500)."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        try:
-            data = super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise _too_deep() from None
-        if _nested_too_deep(data, MAX_JSON_DEPTH):
-            raise _too_deep()
-        return data
 
 
 def _field_errors(detail) -> dict:
@@ -183,9 +82,10 @@ def _field_errors(detail) -> dict:
     return fields
 
 
-def _from_django_validation(error: DjangoValidationError) -> exceptions.ValidationError:
+def _drf_detail(error: DjangoValidationError):
+    """DRF's error detail from a Django ValidationError, codes kept."""
     if hasattr(error, "error_dict"):
-        detail = {
+        return {
             ("non_field_errors" if field == "__all__" else field): [
                 exceptions.ErrorDetail(force_str(message), code=item.code or "invalid")
                 for item in items
@@ -193,12 +93,20 @@ def _from_django_validation(error: DjangoValidationError) -> exceptions.Validati
             ]
             for field, items in error.error_dict.items()
         }
-    else:
-        detail = [
-            exceptions.ErrorDetail(force_str(message), code=item.code or "invalid")
-            for item in error.error_list
-            for message in item.messages
-        ]
+    return [
+        exceptions.ErrorDetail(force_str(message), code=item.code or "invalid")
+        for item in error.error_list
+        for message in item.messages
+    ]
+
+
+def _from_refusal(error: DjangoValidationError) -> exceptions.APIException:
+    """The API exception for a service's refusal: its class decides the status."""
+    detail = _drf_detail(error)
+    if isinstance(error, NotPermitted):
+        return exceptions.PermissionDenied(detail)
+    if isinstance(error, StateConflict):
+        return Conflict(detail)
     return exceptions.ValidationError(detail)
 
 
@@ -236,20 +144,11 @@ def _body(exc: exceptions.APIException) -> dict:
 
 
 def exception_handler(exc, context):
-    """DRF's handler, with the services' Django exceptions mapped and every
-    error in the one JSON shape."""
+    """DRF's handler, with the services' refusals and Django's exceptions
+    mapped, and every error in the one JSON shape."""
+    # Before PermissionDenied: a NotPermitted is both, and keeps its code.
     if isinstance(exc, DjangoValidationError):
-        converted = _from_django_validation(exc)
-        groups = (
-            exc.error_dict.values() if hasattr(exc, "error_dict") else [exc.error_list]
-        )
-        codes = {item.code for items in groups for item in items}
-        if codes & FORBIDDEN_CODES:
-            exc = exceptions.PermissionDenied(converted.detail)
-        elif codes & CONFLICT_CODES:
-            exc = Conflict(converted.detail)
-        else:
-            exc = converted
+        exc = _from_refusal(exc)
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(
             force_str(exc) or exceptions.PermissionDenied.default_detail
