@@ -4,6 +4,7 @@ Object-level access follows organization membership (see selectors); the group
 only says what kind of work a user may do at all.
 """
 
+from django.apps import apps as django_apps
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -15,8 +16,10 @@ class Role(models.TextChoices):
     REGISTRY_ADMIN = "registry_admin", _("Registry admin")
 
 
-# "app_label.codename" strings; permissions created by later migrations are
-# attached when migrations run (see registry.apps).
+# "app_label.codename" strings for the registry's own models. Other apps add
+# the permissions of theirs in their AppConfig (``role_permissions``), so no
+# app names another's models; role_permissions() merges them. Permissions
+# created by later migrations are attached when migrations run (registry.apps).
 ROLE_PERMISSIONS: dict[Role, tuple[str, ...]] = {
     Role.BUREAU_STAFF: (
         "registry.view_organization",
@@ -34,30 +37,7 @@ ROLE_PERMISSIONS: dict[Role, tuple[str, ...]] = {
         "registry.change_project",
         "registry.view_projectdocument",
         "registry.view_projectstatuschange",
-        "estimation.view_classscheme",
-        "estimation.add_classscheme",
-        "estimation.change_classscheme",
-        "estimation.view_classmapping",
-        "estimation.add_classmapping",
-        "estimation.change_classmapping",
-        "estimation.delete_classmapping",
-        "estimation.view_methodology",
-        "estimation.add_methodology",
-        "estimation.change_methodology",
-        "estimation.view_coefficient",
-        "estimation.add_coefficient",
-        "estimation.change_coefficient",
-        "estimation.delete_coefficient",
-        "estimation.view_landcoverdataset",
-        "estimation.view_estimationrun",
-        "estimation.view_ecosystemresult",
-        "estimation.view_verification",
         "registry.view_projectevent",
-        "trading.view_creditbatch",
-        "trading.view_creditblock",
-        "trading.view_ledgerentry",
-        "trading.view_traderequest",
-        "trading.view_ledgercheck",
         "registry.view_organization",
         "registry.add_organization",
         "registry.change_organization",
@@ -69,6 +49,17 @@ ROLE_PERMISSIONS: dict[Role, tuple[str, ...]] = {
         "registry.view_rolegrant",
     ),
 }
+
+
+def role_permissions() -> dict[Role, tuple[str, ...]]:
+    """Every role's permissions: the registry's own and those each installed
+    app declares for its models (``AppConfig.role_permissions``)."""
+    merged = {role: list(names) for role, names in ROLE_PERMISSIONS.items()}
+    for config in django_apps.get_app_configs():
+        for role, names in getattr(config, "role_permissions", {}).items():
+            merged.setdefault(role, []).extend(names)
+    return {role: tuple(names) for role, names in merged.items()}
+
 
 # What no role may hold, whatever ROLE_PERMISSIONS says later: with any of
 # them one person could give a second account a role and approve their own

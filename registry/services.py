@@ -42,7 +42,7 @@ from registry.models import (
     RoleGrant,
     User,
 )
-from registry.roles import PEOPLE_PERMISSIONS, ROLE_PERMISSIONS, Role
+from registry.roles import PEOPLE_PERMISSIONS, Role, role_permissions
 from registry.selectors import (
     ProjectOverlap,
     can_edit_project,
@@ -65,13 +65,14 @@ DOCUMENT_SIGNATURES = {
 
 @transaction.atomic
 def sync_role_groups(*, using: str = "default") -> dict[Role, Group]:
-    """Create the role groups and set each one's permissions to ROLE_PERMISSIONS.
+    """Create the role groups and set each one's permissions to
+    role_permissions() (the registry's and every app's).
 
     Idempotent; permissions not created yet are skipped and picked up on the next
     migrate.
     """
     groups = {}
-    for role, names in ROLE_PERMISSIONS.items():
+    for role, names in role_permissions().items():
         group, _created = Group.objects.using(using).get_or_create(name=role.value)
         # Never people management, even if a role lists it by mistake.
         wanted = [

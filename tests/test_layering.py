@@ -81,12 +81,9 @@ def test_only_an_apps_api_package_imports_the_rest_plumbing(app):
 # "app.Model", "app.view_model", "app.tasks.name": a dotted name led by a label.
 DOTTED_REFERENCE = re.compile(r"([a-z_]+)\.[A-Za-z_][\w.]*")
 LABELS = APPS | {"api", "common", WIRING}
-# Strings another helper's change has still to remove, each with its reason.
-KNOWN_STRING_REFERENCES = {
-    # The bureau-staff and verifier roles list estimation's and trading's
-    # permissions by name; each app should declare its own roles' permissions.
-    ("registry", "roles.py"): {"estimation", "trading"},
-}
+# Strings against the direction that are known and allowed, each with its
+# reason (none today: every app declares its own roles' permissions).
+KNOWN_STRING_REFERENCES: dict[tuple[str, str], set[str]] = {}
 
 
 def _referenced_labels(source: str) -> set[str]:

@@ -5,6 +5,8 @@ from django.db import connections
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
+from registry.roles import Role
+
 
 def grant_rights_after_migrate(using: str, **kwargs) -> None:
     """After every migrate (and flush), give the application role named by
@@ -27,6 +29,17 @@ class TradingConfig(AppConfig):
 
     name = "trading"
     verbose_name = _("Trading")
+    # Registry admins see the ledger in the Django admin; nobody edits it there
+    # (merged into the role groups by registry.roles.role_permissions).
+    role_permissions = {
+        Role.REGISTRY_ADMIN: (
+            "trading.view_creditbatch",
+            "trading.view_creditblock",
+            "trading.view_ledgerentry",
+            "trading.view_traderequest",
+            "trading.view_ledgercheck",
+        )
+    }
 
     def ready(self):
         post_migrate.connect(

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from registry import services
 from registry.models import Membership, RoleGrant, User
-from registry.roles import PEOPLE_PERMISSIONS, ROLE_PERMISSIONS, Role
+from registry.roles import PEOPLE_PERMISSIONS, Role, role_permissions
 from tests.registry.factories import OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -304,7 +304,7 @@ def test_a_superuser_keeps_djangos_user_admin(client, buyer):
 
 
 def test_no_role_holds_people_management_permissions():
-    listed = {name for names in ROLE_PERMISSIONS.values() for name in names}
+    listed = {name for names in role_permissions().values() for name in names}
     assert not listed & set(PEOPLE_PERMISSIONS)
 
     held = {
@@ -322,9 +322,9 @@ def test_no_role_holds_people_management_permissions():
 
 
 def test_syncing_roles_never_grants_people_management(monkeypatch):
-    leaky = dict(ROLE_PERMISSIONS)
+    leaky = role_permissions()
     leaky[Role.REGISTRY_ADMIN] = (*leaky[Role.REGISTRY_ADMIN], "registry.add_user")
-    monkeypatch.setattr(services, "ROLE_PERMISSIONS", leaky)
+    monkeypatch.setattr(services, "role_permissions", lambda: leaky)
 
     services.sync_role_groups()
 

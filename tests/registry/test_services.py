@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.utils import translation
 
 from registry.models import Membership, Organization
-from registry.roles import ROLE_PERMISSIONS, Role
+from registry.roles import Role, role_permissions
 from registry.services import add_member, create_organization, grant_role
 from tests.registry.factories import OrganizationFactory, UserFactory
 
@@ -66,7 +66,7 @@ def test_add_member_is_idempotent():
 
 
 def test_role_groups_exist_with_their_permissions_after_migrate():
-    for role, names in ROLE_PERMISSIONS.items():
+    for role, names in role_permissions().items():
         group = Group.objects.get(name=role.value)
         granted = {
             f"{p.content_type.app_label}.{p.codename}"
