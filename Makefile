@@ -5,7 +5,7 @@
 PY := .venv/bin/python
 HOST ?= 127.0.0.1:8000
 
-.PHONY: help bootstrap run migrate demo test bench lint fmt lock worker beat
+.PHONY: help bootstrap run migrate demo test bench mutation lint fmt lock worker beat
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ test: bootstrap ## Run the whole test suite (both stages)
 
 bench: bootstrap ## Run the benchmarks; results in docs/benchmarks.md
 	@bash scripts/bench.sh
+
+mutation: bootstrap ## Mutation testing (mutmut); score per module in docs/quality.md
+	@bash scripts/mutation.sh $(ARGS)
 
 lint: bootstrap ## ruff lint + format check, and migrations in step with models
 	$(PY) -m ruff check .
