@@ -13,6 +13,9 @@ unchanged. ``NotPermitted`` is also a ``PermissionDenied``: left uncaught it
 is a 403 page, as Django answers any ``PermissionDenied``."""
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils.translation import gettext_lazy as _lazy
+
+from common.quantities import QuantityError
 
 
 class Refusal(ValidationError):
@@ -45,3 +48,43 @@ class NotPermitted(Refusal, PermissionDenied):
 def field_error(field: str, message: str, code: str) -> DomainError:
     """Bad input tied to a form field, keeping its code."""
     return DomainError(message, code=code, field=field)
+
+
+# Quantities -----------------------------------------------------------------
+# common/quantities.py is pure and refuses with a code; the translated message
+# lives here, once, so a form, the API and a service give the same answer.
+
+_QUANTITY_MESSAGES = {
+    ("tonnes", "not_a_number"): _lazy("Enter a whole number of tonnes."),
+    ("tonnes", "fractional"): _lazy("Credits are whole tonnes: enter a whole number."),
+    ("tonnes", "not_positive"): _lazy("The quantity must be at least 1 tonne."),
+    ("tonnes", "too_large"): _lazy("The quantity is too large."),
+    ("price", "not_a_number"): _lazy("Enter the price as a number, e.g. 95.70."),
+    ("price", "negative"): _lazy("The price cannot be negative."),
+    ("price", "price_places"): _lazy(
+        "Give the price to at most %(places)s decimal places, e.g. 95.70."
+    ),
+    ("price", "too_large"): _lazy("The price is too large."),
+}
+
+
+def quantity_message(error: QuantityError) -> str:
+    """The translated message for a quantity's refusal."""
+    message = _QUANTITY_MESSAGES[(error.kind, error.code)]
+    if error.places is not None:
+        return str(message) % {"places": error.places}
+    return str(message)
+
+
+def quantity_refusal(error: QuantityError, *, field: str) -> DomainError:
+    """A quantity's refusal as a DomainError on ``field``, keeping its code."""
+    return field_error(field, quantity_message(error), error.code)
+
+
+def checked(parse, value, *, field: str, **options):
+    """``parse(value, **options)`` (a common.quantities parser), or the
+    DomainError on ``field`` that its refusal stands for."""
+    try:
+        return parse(value, **options)
+    except QuantityError as error:
+        raise quantity_refusal(error, field=field) from None

@@ -90,11 +90,13 @@ import numba
 import numpy as np
 import rasterio
 import shapely
-from pyproj import CRS, Geod, Transformer
+from pyproj import CRS, Transformer
 from rasterio.enums import MaskFlags
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.transform import Affine
 from rasterio.windows import Window
+
+from common import geodesy
 
 MAX_RASTER_PIXELS = 2_000_000_000  # width x height x bands, checked before reading
 MAX_RASTER_SIDE = 4_000_000
@@ -114,7 +116,6 @@ EQUAL_AREA_METHODS = frozenset(
     }
 )
 
-_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 # Other raster formats, reported as unsupported rather than unreadable.
 _OTHER_RASTER_MAGIC = (
     b"\x89PNG",
@@ -212,8 +213,6 @@ class ClassAreas:
 
 # --- the boundary ------------------------------------------------------------
 
-_GEOD = Geod(ellps="WGS84")
-
 
 def _checked_boundary(boundary: shapely.Geometry) -> shapely.Geometry:
     if not isinstance(boundary, shapely.Polygon | shapely.MultiPolygon):
@@ -254,7 +253,7 @@ def _geodesic_area_m2(rings: _Rings) -> float:
     """pyproj's area of lon/lat rings with geodesic edges, on WGS84."""
     total = 0.0
     for xy, exterior in rings:
-        ring_m2 = abs(_GEOD.polygon_area_perimeter(xy[:, 0], xy[:, 1])[0])
+        ring_m2 = geodesy.ring_area_m2(xy[:, 0], xy[:, 1])
         total += ring_m2 if exterior else -ring_m2
     return total
 
@@ -270,7 +269,7 @@ def _densify_ring(xy: np.ndarray) -> np.ndarray:
     # geodesics only where a piece is added (each costs ~0.6 us)
     long = np.flatnonzero(pieces > 1)
     azimuth, distance = np.zeros(pieces.size), np.zeros(pieces.size)
-    azimuth[long], _, distance[long] = _GEOD.inv(
+    azimuth[long], _, distance[long] = geodesy.WGS84.inv(
         lon0[long], lat0[long], lon1[long], lat1[long]
     )
     edge = np.repeat(np.arange(pieces.size), pieces)
@@ -278,7 +277,7 @@ def _densify_ring(xy: np.ndarray) -> np.ndarray:
     dense = np.repeat(xy[:-1], pieces, axis=0)  # the vertices exactly as given
     inner = np.flatnonzero(step)  # and points along the edges after them
     e, start_lon, start_lat = edge[inner], dense[inner, 0], dense[inner, 1]
-    lon, lat, _ = _GEOD.fwd(
+    lon, lat, _ = geodesy.WGS84.fwd(
         start_lon, start_lat, azimuth[e], distance[e] * step[inner] / pieces[e]
     )
     dense[inner, 0] = start_lon + (lon - start_lon + 180) % 360 - 180  # the ring's
@@ -450,7 +449,7 @@ def _check_format(path: str) -> None:
     """GeoTIFF (COG included), by its first bytes, before GDAL sees the file."""
     with open(path, "rb") as f:
         head = f.read(64)
-    if head[:4] in _TIFF_MAGIC:
+    if geodesy.is_tiff(head):
         return
     # XML covers VRT and GDAL's other descriptions that can point anywhere
     if head.lstrip().startswith(b"<") or head.startswith(_OTHER_RASTER_MAGIC):

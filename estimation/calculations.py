@@ -13,16 +13,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
+
+from common.quantities import (
+    AREA_PLACES,
+    SHARE_PLACES,
+    TONNE_PLACES,
+    floor_tonnes,
+    money,
+    rounded,
+    share_from_percent,
+)
 
 CO2_PER_C = Decimal(44) / Decimal(12)
-M2_PER_HA = Decimal(10_000)
 POOLS = ("above", "below", "soil", "dead")
-
-AREA_PLACES = Decimal("0.0001")  # ha
-TONNE_PLACES = Decimal("0.001")  # t
-MONEY_PLACES = Decimal("0.01")  # CNY
-SHARE_PLACES = Decimal("0.0001")
 
 
 class CalculationError(ValueError):
@@ -31,10 +35,6 @@ class CalculationError(ValueError):
     def __init__(self, code: str, message: str):
         super().__init__(message)
         self.code = code
-
-
-def quantize(value: Decimal, places: Decimal) -> Decimal:
-    return value.quantize(places, rounding=ROUND_HALF_EVEN)
 
 
 def decimal_from(value: object, *, name: str) -> Decimal:
@@ -49,12 +49,6 @@ def decimal_from(value: object, *, name: str) -> Decimal:
     if not number.is_finite():
         raise CalculationError("not_a_number", f"{name} is not a finite number")
     return number
-
-
-def m2_to_ha(square_metres: float | Decimal) -> Decimal:
-    """Areas come from the area engine as floats of m²; they enter the
-    arithmetic here, as Decimal hectares."""
-    return Decimal(repr(float(square_metres))) / M2_PER_HA
 
 
 @dataclass(frozen=True)
@@ -172,17 +166,17 @@ def flux_sink(
     ecosystems = [
         EcosystemSink(
             ecosystem=ecosystem,
-            area_ha=quantize(area, AREA_PLACES),
-            share=quantize(area / total_area, SHARE_PLACES)
+            area_ha=rounded(area, AREA_PLACES),
+            share=rounded(area / total_area, SHARE_PLACES)
             if total_area
             else Decimal(0),
             coefficient=coefficient.value if coefficient else None,
             coefficient_unit=coefficient.unit if coefficient else "",
-            sink_t_c_per_year=quantize(t_c, TONNE_PLACES),
-            sink_t_co2e_per_year=quantize(t_co2e, TONNE_PLACES),
-            sink_t_co2e_period=quantize(t_co2e * years, TONNE_PLACES),
+            sink_t_c_per_year=rounded(t_c, TONNE_PLACES),
+            sink_t_co2e_per_year=rounded(t_co2e, TONNE_PLACES),
+            sink_t_co2e_period=rounded(t_co2e * years, TONNE_PLACES),
             value_cny_per_year=(
-                quantize(t_co2e * price_cny_per_t_co2e, MONEY_PLACES)
+                money(t_co2e * price_cny_per_t_co2e)
                 if price_cny_per_t_co2e is not None
                 else None
             ),
@@ -197,17 +191,13 @@ def flux_sink(
         else None
     )
     totals = SinkTotals(
-        area_ha=quantize(total_area, AREA_PLACES),
-        sink_t_c_per_year=quantize(total_t_co2e / CO2_PER_C, TONNE_PLACES),
-        sink_t_co2e_per_year=quantize(total_t_co2e, TONNE_PLACES),
-        sink_t_co2e_period=quantize(total_t_co2e * years, TONNE_PLACES),
-        value_cny_per_year=quantize(value_year, MONEY_PLACES)
-        if value_year is not None
-        else None,
+        area_ha=rounded(total_area, AREA_PLACES),
+        sink_t_c_per_year=rounded(total_t_co2e / CO2_PER_C, TONNE_PLACES),
+        sink_t_co2e_per_year=rounded(total_t_co2e, TONNE_PLACES),
+        sink_t_co2e_period=rounded(total_t_co2e * years, TONNE_PLACES),
+        value_cny_per_year=money(value_year) if value_year is not None else None,
         value_cny_period=(
-            quantize(value_year * years, MONEY_PLACES)
-            if value_year is not None
-            else None
+            money(value_year * years) if value_year is not None else None
         ),
     )
     return SinkEstimate(
@@ -216,7 +206,7 @@ def flux_sink(
         years=years,
         price_cny_per_t_co2e=price_cny_per_t_co2e,
         unmapped_codes_ha={
-            code: quantize(area, AREA_PLACES)
+            code: rounded(area, AREA_PLACES)
             for code, area in (unmapped_codes_ha or {}).items()
         },
     )
@@ -237,7 +227,8 @@ def invest_valuation_constant(
     if years <= 0:
         raise CalculationError("period", "the valuation period must be positive")
     ratio = Decimal(1) / (
-        (1 + discount_rate_percent / 100) * (1 + rate_change_percent / 100)
+        (1 + share_from_percent(discount_rate_percent))
+        * (1 + share_from_percent(rate_change_percent))
     )
     if ratio == 1:
         return price
@@ -340,17 +331,17 @@ def stock_change_estimate(
         ecosystems.append(
             EcosystemSink(
                 ecosystem=ecosystem,
-                area_ha=quantize(area, AREA_PLACES),
-                share=quantize(area / total_area, SHARE_PLACES)
+                area_ha=rounded(area, AREA_PLACES),
+                share=rounded(area / total_area, SHARE_PLACES)
                 if total_area
                 else Decimal(0),
                 coefficient=storage,
                 coefficient_unit="t_c",
-                sink_t_c_per_year=quantize(change_t_c / years, TONNE_PLACES),
-                sink_t_co2e_per_year=quantize(per_year_t_co2e, TONNE_PLACES),
-                sink_t_co2e_period=quantize(change_t_c * CO2_PER_C, TONNE_PLACES),
+                sink_t_c_per_year=rounded(change_t_c / years, TONNE_PLACES),
+                sink_t_co2e_per_year=rounded(per_year_t_co2e, TONNE_PLACES),
+                sink_t_co2e_period=rounded(change_t_c * CO2_PER_C, TONNE_PLACES),
                 value_cny_per_year=(
-                    quantize(per_year_t_co2e * price_cny_per_t_co2e, MONEY_PLACES)
+                    money(per_year_t_co2e * price_cny_per_t_co2e)
                     if price_cny_per_t_co2e is not None
                     else None
                 ),
@@ -365,23 +356,19 @@ def stock_change_estimate(
     return SinkEstimate(
         ecosystems=ecosystems,
         totals=SinkTotals(
-            area_ha=quantize(total_area, AREA_PLACES),
-            sink_t_c_per_year=quantize(change / years, TONNE_PLACES),
-            sink_t_co2e_per_year=quantize(per_year, TONNE_PLACES),
-            sink_t_co2e_period=quantize(change * CO2_PER_C, TONNE_PLACES),
-            value_cny_per_year=(
-                quantize(value_year, MONEY_PLACES) if value_year is not None else None
-            ),
+            area_ha=rounded(total_area, AREA_PLACES),
+            sink_t_c_per_year=rounded(change / years, TONNE_PLACES),
+            sink_t_co2e_per_year=rounded(per_year, TONNE_PLACES),
+            sink_t_co2e_period=rounded(change * CO2_PER_C, TONNE_PLACES),
+            value_cny_per_year=(money(value_year) if value_year is not None else None),
             value_cny_period=(
-                quantize(value_year * years, MONEY_PLACES)
-                if value_year is not None
-                else None
+                money(value_year * years) if value_year is not None else None
             ),
         ),
         years=years,
         price_cny_per_t_co2e=price_cny_per_t_co2e,
         unmapped_codes_ha={
-            code: quantize(area, AREA_PLACES)
+            code: rounded(area, AREA_PLACES)
             for code, area in (unmapped_codes_ha or {}).items()
         },
     )
@@ -389,9 +376,7 @@ def stock_change_estimate(
 
 def issuable_credits(t_co2e: Decimal) -> int:
     """Whole tonnes of CO2e that may be issued: always rounded down."""
-    if t_co2e <= 0:
-        return 0
-    return int(t_co2e.to_integral_value(rounding=ROUND_DOWN))
+    return floor_tonnes(t_co2e)
 
 
 def period_years(start: date, end: date) -> Decimal:
@@ -409,7 +394,7 @@ def period_years(start: date, end: date) -> Decimal:
     fraction = Decimal((after_end - anniversary).days) / Decimal(
         (next_anniversary - anniversary).days
     )
-    return quantize(whole + fraction, SHARE_PLACES)
+    return rounded(whole + fraction, SHARE_PLACES)
 
 
 def _anniversary(start: date, years: int) -> date:
@@ -474,10 +459,10 @@ def issuance_quantities(
     gross = period_t_co2e * monitoring_years / estimate_years
     net = gross * (1 - uncertainty)
     quantity = issuable_credits(net)
-    buffer = int((quantity * share).to_integral_value(rounding=ROUND_DOWN))
+    buffer = floor_tonnes(quantity * share)
     return Issuance(
-        gross_t_co2e=quantize(gross, TONNE_PLACES),
-        net_t_co2e=quantize(net, TONNE_PLACES),
+        gross_t_co2e=rounded(gross, TONNE_PLACES),
+        net_t_co2e=rounded(net, TONNE_PLACES),
         quantity=quantity,
         buffer_quantity=buffer,
         holder_quantity=quantity - buffer,

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from common.quantities import money
+
 # Part of every fingerprint: bump it when a change to the area engine or the
 # arithmetic can change a result.
 ENGINE_VERSION = "2026.11-1"
 CHUNK_BYTES = 1024 * 1024
-# A price is stored to the fen; 95.7 and 95.70 are the same input.
-PRICE_PLACES = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -120,9 +120,8 @@ def estimate_inputs(
             if period is not None
             else {"years": str(years)}
         ),
-        "price_cny_per_t_co2e": (
-            None if price is None else str(Decimal(price).quantize(PRICE_PLACES))
-        ),
+        # To the fen, as stored: 95.7 and 95.70 are the same input.
+        "price_cny_per_t_co2e": None if price is None else str(money(price, "CNY")),
         "engine": engine,
     }
 

@@ -1,13 +1,14 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from common.forms import IsoDateInput
+from common.quantities import share_from_percent
 from estimation.models import (
     ClassScheme,
     EstimationRun,
     LandCoverDataset,
     Methodology,
 )
-from registry.forms import IsoDateInput
 from registry.models import Organization, Project
 
 
@@ -172,4 +173,4 @@ class IssueForm(forms.Form):
 
     def buffer_share(self):
         """The share as a fraction (10 % -> 0.1), for the service to check."""
-        return self.cleaned_data["buffer_share_percent"] / 100
+        return share_from_percent(self.cleaned_data["buffer_share_percent"])

@@ -9,7 +9,6 @@ boundary and measured on the WGS84 ellipsoid.
 from collections.abc import Callable
 from pathlib import Path
 
-import pyproj
 import shapely
 from django.contrib.gis.gdal import OGRGeometry
 from django.contrib.gis.gdal.error import GDALException
@@ -17,9 +16,9 @@ from django.contrib.gis.geos import GEOSException, GEOSGeometry
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
+from common import geodesy
 from registry.boundaries import open_polygon_layer
 
-GEOD = pyproj.Geod(ellps="WGS84")
 MAX_FEATURES = 2_000_000
 LISTED_CODES = 200
 
@@ -30,12 +29,6 @@ class LandUseError(Exception):
     def __init__(self, code: str, message: str):
         super().__init__(message)
         self.code = code
-
-
-def geodesic_area_m2(geometry: shapely.Geometry) -> float:
-    """Area of a lon/lat (Multi)Polygon on the WGS84 ellipsoid."""
-    parts = shapely.get_parts(shapely.get_parts(geometry))
-    return sum(abs(GEOD.geometry_area_perimeter(part)[0]) for part in parts)
 
 
 def _code(value) -> str:
@@ -107,7 +100,7 @@ def class_areas(
                 for part in shapely.get_parts(shapely.get_parts(clipped)):
                     if part.geom_type == "Polygon":
                         code = _code(feature.get(class_field))
-                        square_metres = abs(GEOD.geometry_area_perimeter(part)[0])
+                        square_metres = geodesy.geodesic_area_m2(part)
                         areas[code] = areas.get(code, 0.0) + square_metres
             if progress and index % 500 == 0:
                 progress(index / total)

@@ -10,6 +10,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from common.quantities import percent_from_share
 from registry.models import (
     BilingualNameMixin,
     Organization,
@@ -553,4 +554,4 @@ def percent_text(share) -> str:
     """0.1000 -> "10", 0.125 -> "12.5"; "" for no value."""
     if share is None:
         return ""
-    return f"{(share * 100).normalize():f}"
+    return f"{percent_from_share(share):f}"

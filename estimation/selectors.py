@@ -14,7 +14,7 @@ from estimation.models import (
 )
 from registry.models import Organization, User
 from registry.roles import Role
-from registry.selectors import has_role, is_member
+from registry.selectors import has_role, is_member, is_staff_of
 
 
 def scheme_lookup(scheme: ClassScheme) -> dict[str, str]:
@@ -163,7 +163,7 @@ def can_issue(user: User, verification: Verification | None = None) -> bool:
 
 def can_submit_for(user: User, run: EstimationRun) -> bool:
     """Bureau staff of the organization that made the run."""
-    return has_role(user, Role.BUREAU_STAFF) and is_member(user, run.organization)
+    return is_staff_of(user, run.organization)
 
 
 def list_resubmittable_runs(*, verification: Verification) -> QuerySet[EstimationRun]:

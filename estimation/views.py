@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from common.forms import add_service_errors
 from common.spreadsheets import csv_writer
 from estimation.forms import (
     DatasetUploadForm,
@@ -45,7 +46,6 @@ from estimation.services.verification import (
     submit_for_verification,
 )
 from registry.boundaries import geojson_feature
-from registry.forms import add_service_errors
 from registry.models import Project
 from registry.roles import Role
 from registry.selectors import (

@@ -4,21 +4,12 @@ money, whole-tonne credits."""
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
-CENTS = Decimal("0.01")
-MAX_SERIAL_DIGITS = 18  # serials are bigint; longer input is no serial
+from common.quantities import SHARE_PLACES, money, rounded
+
 CERTIFICATE_NUMBER = re.compile(r"^BJ-RC-\d{4}-\d{6,}$")
 CERTIFICATE_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,32}$")
-
-
-def parse_serial(text: str) -> int | None:
-    """A serial number typed by a person ("4,210", " 0000004210 "), or None."""
-    digits = re.sub(r"[\s,_]", "", text or "")
-    if not re.fullmatch(rf"[0-9]{{1,{MAX_SERIAL_DIGITS}}}", digits):
-        return None
-    number = int(digits)
-    return number if number > 0 else None
 
 
 def is_certificate_number(text: str) -> bool:
@@ -43,9 +34,7 @@ def volume_and_average_price(
         (
             key,
             tonnes[key],
-            (value[key] / tonnes[key]).quantize(CENTS, ROUND_HALF_UP)
-            if tonnes[key]
-            else Decimal("0.00"),
+            money(value[key] / tonnes[key]) if tonnes[key] else Decimal("0.00"),
         )
         for key in sorted(tonnes)
     ]
@@ -69,9 +58,7 @@ def rank_by_total(
             ecosystem,
             area[ecosystem],
             sink[ecosystem],
-            (sink[ecosystem] / total if total else Decimal(0)).quantize(
-                Decimal("0.0001"), ROUND_HALF_UP
-            ),
+            rounded(sink[ecosystem] / total if total else Decimal(0), SHARE_PLACES),
         )
         for ecosystem in ranked
     ]

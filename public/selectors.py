@@ -15,6 +15,7 @@ from django.db.models.functions import ExtractYear, TruncMonth
 from estimation.models import EcosystemResult, EstimationRun, Verification
 from public import figures
 from registry.models import Account, Project
+from trading import serials
 from trading.models import (
     Certificate,
     CreditBatch,
@@ -121,7 +122,7 @@ def search(*, query: str) -> dict:
     """Projects, batches and certificates that match the words typed: a few
     queries, each limited; the ORM passes the text as a parameter."""
     text = query.strip()
-    serial = figures.parse_serial(text)
+    serial = serials.parse_serial(text)
     projects = _public_projects().filter(
         Q(code__icontains=text)
         | Q(name_zh__icontains=text)

@@ -13,10 +13,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_GET
 
+from common.quantities import WHOLE, rounded
 from common.spreadsheets import csv_writer
 from estimation.models import Ecosystem
 from public import figures, pdf, selectors
 from registry.models import Project
+from trading import serials
 from trading.certificates import check_certificate, retire_entries
 from trading.models import Certificate, CreditBlock, LedgerEntry, serial_label
 
@@ -116,7 +118,7 @@ def serial_lookup(request):
     context = {"text": text[:40]}
     if not text:
         return render(request, "public/serial.html", context)
-    serial = figures.parse_serial(text)
+    serial = serials.parse_serial(text)
     if serial is None:
         context["error"] = _(
             "A serial number is a whole number of up to 18 digits, e.g. 4210."
@@ -311,7 +313,7 @@ def statistics(request):
         },
         "ecosystems": {
             "labels": [row["label"] for row in data["ecosystems"]],
-            "sink": [str(row["sink"].quantize(1)) for row in data["ecosystems"]],
+            "sink": [str(rounded(row["sink"], WHOLE)) for row in data["ecosystems"]],
         },
         "months": {
             "labels": [row["label"] for row in data["months"]],

@@ -51,6 +51,8 @@ from django.contrib.gis.geos import GEOSException, GEOSGeometry, MultiPolygon
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from common import geodesy, quantities
+
 ACCEPTED_SRIDS = frozenset({4326, 4490, *range(4491, 4555)})
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # settings.REGISTRY_BOUNDARY_MAX_BYTES overrides
 MAX_VERTICES = 200_000
@@ -82,7 +84,6 @@ _EPSG_URN = re.compile(
     r"(?P<code>\d+)",
     re.IGNORECASE,
 )
-_GEOD = pyproj.Geod(ellps="WGS84")
 
 
 @dataclass(frozen=True)
@@ -183,11 +184,8 @@ def geodesic_area_ha(geometry: GEOSGeometry) -> Decimal:
     """Area in hectares on the WGS84 ellipsoid of a lon/lat (EPSG:4326) geometry."""
     if geometry.srid not in (None, 4326):
         raise ValueError(f"Expected a geometry in EPSG:4326, got EPSG:{geometry.srid}.")
-    # Polygon by polygon (two levels: a collection may hold multipolygons), as
-    # ring orientation sets the sign and parts may disagree; lines add nothing.
-    parts = shapely.get_parts(shapely.get_parts(shapely.from_wkb(bytes(geometry.wkb))))
-    square_metres = sum(abs(_GEOD.geometry_area_perimeter(p)[0]) for p in parts)
-    return (Decimal(square_metres) / 10_000).quantize(Decimal("0.0001"))
+    square_metres = geodesy.geodesic_area_m2(shapely.from_wkb(bytes(geometry.wkb)))
+    return quantities.area_ha(square_metres)
 
 
 # Formats

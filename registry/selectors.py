@@ -63,13 +63,15 @@ def is_member(user: User, organization: Organization) -> bool:
     return organization.pk in get_user_organization_ids(user=user)
 
 
+def is_staff_of(user: User, organization: Organization) -> bool:
+    """Bureau staff acting for ``organization``: the one answer to "is this
+    user the organization's staff", for projects, datasets and runs alike."""
+    return has_role(user, Role.BUREAU_STAFF) and is_member(user, organization)
+
+
 def can_edit_project(user: User, project: Project) -> bool:
     """Drafts are edited by bureau staff of the owner organization."""
-    return (
-        project.status == Project.Status.DRAFT
-        and has_role(user, Role.BUREAU_STAFF)
-        and is_member(user, project.owner)
-    )
+    return project.status == Project.Status.DRAFT and is_staff_of(user, project.owner)
 
 
 def allowed_project_actions(user: User, project: Project) -> list[str]:

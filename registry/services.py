@@ -49,7 +49,7 @@ from registry.selectors import (
     find_pending_role_grant,
     find_project_overlaps,
     has_role,
-    is_member,
+    is_staff_of,
     may_manage_role_grants,
 )
 
@@ -198,7 +198,7 @@ class OverlapError(StateConflict):
 
 
 def _check_may_register_for(actor: User, owner: Organization) -> None:
-    if not has_role(actor, Role.BUREAU_STAFF) or not is_member(actor, owner):
+    if not is_staff_of(actor, owner):
         raise PermissionDenied(
             _("Only bureau staff acting for %(owner)s can register its projects.")
             % {"owner": owner.display_name}

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import cache_page
 from django.views.decorators.http import require_GET, require_POST
 
+from common.forms import add_service_errors
 from registry import services
 from registry.boundaries import geojson_feature
 from registry.forms import (
@@ -22,7 +23,6 @@ from registry.forms import (
     ReasonForm,
     RoleGrantFilterForm,
     RoleGrantForm,
-    add_service_errors,
 )
 from registry.models import ProjectDocument, RoleGrant
 from registry.roles import Role

@@ -235,3 +235,146 @@ def test_every_csv_export_writes_through_the_formula_safe_helper():
     }
     assert offenders == {}
     assert _raw_csv_writers(Path(settings.BASE_DIR) / CSV_HELPER)  # the one place
+
+
+# One rule, one home (issue 14) ------------------------------------------------
+# Quantities, money and rounding live in common/quantities.py, the ellipsoid and
+# the TIFF signature in common/geodesy.py, form helpers in common/forms.py and
+# the reading of a typed serial in trading/serials.py. A second copy drifts
+# (half-even here, half-up there; 15 digits here, 18 there), so none may appear.
+
+KERNEL_SCOPE = APPS | {"api", "common", WIRING}
+QUANTITIES = Path("common/quantities.py")
+GEODESY = Path("common/geodesy.py")
+FORM_HELPERS = Path("common/forms.py")
+SERIALS = Path("trading/serials.py")
+TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+# A pattern that is a bounded run of digits and nothing else: how the second
+# serial parser was written (numbers inside longer patterns are other things).
+DIGIT_RUN = re.compile(r"\^?(\[0-9\]|\\d)\{1,\d+\}\$?")
+HOMES = {
+    QUANTITIES: {
+        "hectares",
+        "area_ha",
+        "money",
+        "parse_price",
+        "floor_tonnes",
+        "share_from_percent",
+        "percent_from_share",
+    },
+    GEODESY: {"geodesic_area_m2", "ring_area_m2", "is_tiff"},
+    FORM_HELPERS: {"IsoDateInput", "add_service_errors"},
+    SERIALS: {"parse_serial"},
+}
+
+
+def _duplicates(source: str, relative: Path) -> list[str]:
+    """What ``source`` (the file at ``relative``) computes that has a home
+    elsewhere, as "line: what"."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        line = getattr(node, "lineno", 0)
+        if relative != QUANTITIES:
+            if isinstance(node, ast.Attribute) and node.attr == "quantize":
+                found.append(f"{line}: .quantize")
+            if isinstance(node, ast.Name | ast.alias):
+                name = node.id if isinstance(node, ast.Name) else node.name
+                if name.startswith("ROUND_"):
+                    found.append(f"{line}: {name}")
+            if (
+                isinstance(node, ast.BinOp)
+                and isinstance(node.op, ast.Div)
+                and isinstance(node.right, ast.Constant)
+                and node.right.value in (100, 10_000)
+            ):
+                found.append(f"{line}: / {node.right.value}")
+        if relative != GEODESY:
+            if (isinstance(node, ast.Attribute) and node.attr == "Geod") or (
+                isinstance(node, ast.alias) and node.name == "Geod"
+            ):
+                found.append(f"{line}: Geod")
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, bytes)
+                and node.value.startswith(TIFF_SIGNATURES)
+            ):
+                found.append(f"{line}: TIFF signature")
+        if (
+            relative != SERIALS
+            and relative.parts[0] in APPS
+            and isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and DIGIT_RUN.fullmatch(node.value)
+        ):
+            found.append(f"{line}: digit pattern")
+        if isinstance(node, ast.FunctionDef | ast.ClassDef):
+            for home, names in HOMES.items():
+                if relative != home and node.name in names:
+                    found.append(f"{line}: {node.name} (home: {home})")
+    return found
+
+
+def test_duplicates_are_found():
+    source = """
+import pyproj
+from decimal import ROUND_HALF_EVEN
+from pyproj import Geod
+GEOD = pyproj.Geod(ellps="WGS84")
+price = value.quantize(CENTS)
+share = percent / 100
+ha = m2 / 10_000
+MAGIC = (b"II*\\x00", b"MM\\x00*")
+SERIAL = re.compile(r"^[0-9]{1,15}$")
+OTHER = r"\\d{1,18}"
+def parse_serial(text): ...
+def hectares(m2): ...
+class IsoDateInput: ...
+"""
+    found = _duplicates(source, Path("public/api/views.py"))
+    assert sorted(item.split(": ", 1)[1] for item in found) == sorted(
+        [
+            "ROUND_HALF_EVEN",
+            "Geod",
+            "Geod",
+            ".quantize",
+            "/ 100",
+            "/ 10000",
+            "TIFF signature",
+            "TIFF signature",
+            "digit pattern",
+            "digit pattern",
+            "parse_serial (home: trading/serials.py)",
+            "hectares (home: common/quantities.py)",
+            "IsoDateInput (home: common/forms.py)",
+        ]
+    )
+    # In its home each is allowed; a digit pattern outside the apps is not a serial.
+    assert _duplicates("x = v.quantize(P)", QUANTITIES) == []
+    assert _duplicates('G = pyproj.Geod(ellps="WGS84")', GEODESY) == []
+    assert _duplicates('ID = r"[0-9]{1,18}"', Path("api/viewsets.py")) == []
+    assert (
+        _duplicates('BOX = r"^-?[0-9]{1,3}(,[0-9]{1,3})$"', Path("registry/a.py")) == []
+    )
+    assert _duplicates("percent = int(fraction * 100)", Path("estimation/x.py")) == []
+
+
+def test_each_rule_has_one_home():
+    offenders = {
+        str(relative): found
+        for relative, path in _source_files()
+        if relative.parts[0] in KERNEL_SCOPE
+        and "migrations" not in relative.parts
+        and (found := _duplicates(path.read_text(), relative))
+    }
+    assert offenders == {}
+
+
+@pytest.mark.parametrize("home", sorted(HOMES, key=str))
+def test_each_home_defines_what_it_is_the_home_of(home):
+    tree = ast.parse((Path(settings.BASE_DIR) / home).read_text())
+    defined = {
+        node.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.ClassDef)
+    }
+    assert HOMES[home] <= defined

@@ -5,7 +5,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from registry.forms import IsoDateInput
+from common.forms import IsoDateInput
 from registry.models import Account
 from trading.models import LedgerEntry, TradeRequest
 

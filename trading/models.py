@@ -18,16 +18,14 @@ Each transfer nets to zero: blocks change account or state, never number.
 """
 
 import secrets
-from decimal import Decimal
 
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from common import quantities
 from registry.models import Account, Project, User
 from trading import chain
-
-CENTS = Decimal("0.01")
 
 
 class CreditBatch(models.Model):
@@ -370,7 +368,8 @@ class LedgerEntry(models.Model):
             "price_per_tonne": (
                 None
                 if self.price_per_tonne is None
-                else str(Decimal(self.price_per_tonne).quantize(CENTS))
+                # Fen, as the PostgreSQL trigger hashes it (trading/db_guards.py).
+                else str(quantities.money(self.price_per_tonne, "CNY"))
             ),
             "currency": self.currency,
             "trade_request": self.trade_request_id,

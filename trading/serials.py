@@ -1,7 +1,21 @@
 """Serial-range arithmetic: pure, no Django. A range is (first, last), inclusive;
 its quantity is last - first + 1."""
 
+import re
 from collections.abc import Iterable
+
+MAX_SERIAL_DIGITS = 18  # serials are bigint; longer input is no serial
+_TYPED_SERIAL = re.compile(rf"[0-9]{{1,{MAX_SERIAL_DIGITS}}}")
+
+
+def parse_serial(text: str) -> int | None:
+    """A serial number as a person types it ("4,210", " 0000004210 "), or
+    None: the one reading of a serial, for the public pages and the API."""
+    digits = re.sub(r"[\s,_]", "", text or "")
+    if not _TYPED_SERIAL.fullmatch(digits):
+        return None
+    number = int(digits)
+    return number if number > 0 else None
 
 
 def quantity(first: int, last: int) -> int:

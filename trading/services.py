@@ -27,7 +27,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -35,7 +35,8 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from common.errors import NotPermitted, StateConflict, field_error
+from common import quantities
+from common.errors import NotPermitted, StateConflict, checked, field_error
 from registry.models import Account, Project, User
 from registry.roles import Role
 from registry.selectors import get_user_organization_ids, has_role
@@ -51,30 +52,10 @@ from trading.models import (
 from trading.selectors import find_issued_batch
 from trading.serials import split
 
-MAX_QUANTITY = 10**12  # t CO2e; far above any real batch, below bigint
-
 
 def whole_tonnes(value, *, field: str = "quantity") -> int:
-    """A positive whole number of tonnes from user input, or a ValidationError."""
-    if isinstance(value, (bool, float)):
-        value = str(value)
-    try:
-        number = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        number = None
-    if number is None or not number.is_finite():
-        raise field_error(field, _("Enter a whole number of tonnes."), "not_a_number")
-    if number != number.to_integral_value():
-        raise field_error(
-            field, _("Credits are whole tonnes: enter a whole number."), "fractional"
-        )
-    if number <= 0:
-        raise field_error(
-            field, _("The quantity must be at least 1 tonne."), "not_positive"
-        )
-    if number > MAX_QUANTITY:
-        raise field_error(field, _("The quantity is too large."), "too_large")
-    return int(number)
+    """A positive whole number of tonnes from user input, or a DomainError."""
+    return checked(quantities.whole_tonnes, value, field=field)
 
 
 # The journal ---------------------------------------------------------------------
@@ -505,16 +486,9 @@ def request_transfer(
         raise field_error(
             "to_account", _("Choose another account to transfer to."), "same_account"
         )
-    try:
-        price = Decimal(str(price_per_tonne)).quantize(Decimal("0.01"))
-    except (InvalidOperation, ValueError):
-        raise ValidationError(
-            {"price_per_tonne": _("Enter the price as a number, e.g. 95.70.")}
-        ) from None
-    if not price.is_finite() or price < 0:
-        raise field_error(
-            "price_per_tonne", _("The price cannot be negative."), "price"
-        )
+    price = checked(
+        quantities.parse_price, price_per_tonne, field="price_per_tonne", currency="CNY"
+    )
     return _create_request(
         actor=actor,
         idempotency_key=idempotency_key,

@@ -9,8 +9,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from common.forms import add_service_errors
 from common.spreadsheets import csv_writer
-from registry.forms import add_service_errors
 from registry.roles import Role
 from registry.selectors import has_role
 from trading import services

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from api.parsers import JSONParser
 from api.viewsets import ApiViewSet
+from common.quantities import share_from_percent
 from estimation.api.serializers import (
     ClassSchemeSerializer,
     DecisionSerializer,
@@ -215,7 +216,7 @@ class EstimationRunViewSet(ReadMixin, ApiViewSet):
         verification = issue_verification(
             actor=request.user,
             verification=verification,
-            buffer_share=None if percent is None else percent / 100,
+            buffer_share=None if percent is None else share_from_percent(percent),
             buffer_share_reason=serializer.validated_data.get(
                 "buffer_share_reason", ""
             ),

@@ -14,13 +14,13 @@ from django.core.files import File
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from common import geodesy
 from estimation import area, fingerprints, landuse
 from estimation.errors import area_error_message
 from estimation.models import ClassScheme, LandCoverDataset
 from estimation.services.permissions import require_staff_of
 from registry.models import Organization, User
 
-TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 RASTER_EXTENSIONS = (".tif", ".tiff")
 VECTOR_EXTENSIONS = (".gpkg", ".zip")
 MISSING_FILE = "missing"
@@ -126,7 +126,7 @@ def upload_landcover_dataset(
 def describe_raster(path: Path) -> dict:
     """A GeoTIFF's properties, after the checks every estimate will make."""
     with path.open("rb") as handle:
-        if not handle.read(4).startswith(TIFF_SIGNATURES):
+        if not geodesy.is_tiff(handle.read(4)):
             raise ValidationError(
                 _("This is not a GeoTIFF file."), code="unsupported_format"
             )

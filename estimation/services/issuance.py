@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from common import quantities
 from common.errors import StateConflict, field_error
 from estimation import calculations
 from estimation.models import EstimationRun, Verification, percent_text
@@ -44,7 +45,7 @@ def _buffer_share(
             _("The buffer share must be at least 0 and less than 100 percent."),
             "buffer_share",
         ) from None
-    if share != share.quantize(Decimal("0.0001")):  # what the records can hold
+    if not quantities.within_places(share, quantities.SHARE_PLACES):  # as stored
         raise field_error(
             "buffer_share",
             _("Give the buffer share to at most two decimals of a percent."),

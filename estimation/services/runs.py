@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from common import geodesy, quantities
 from estimation import area, calculations, fingerprints, landuse
 from estimation.errors import area_error_message, calculation_error_message
 from estimation.models import (
@@ -133,7 +134,7 @@ def measure_classes(
     if kind == LandCoverDataset.Kind.RASTER:
         result = area.class_areas(path, lonlat, progress=progress)
         by_code = {
-            str(code): calculations.m2_to_ha(m2)
+            str(code): quantities.hectares(m2)
             for code, m2 in result.area_m2_by_class.items()
         }
         nodata_m2, outside_m2, boundary_m2 = (
@@ -145,17 +146,17 @@ def measure_classes(
         result = landuse.class_areas(
             path, lonlat, class_field=class_field, progress=progress
         )
-        by_code = {code: calculations.m2_to_ha(m2) for code, m2 in result.items()}
-        boundary_m2 = landuse.geodesic_area_m2(lonlat)
+        by_code = {code: quantities.hectares(m2) for code, m2 in result.items()}
+        boundary_m2 = geodesy.geodesic_area_m2(lonlat)
         nodata_m2 = 0.0
         outside_m2 = max(0.0, boundary_m2 - sum(result.values()))
     for code in nodata_codes:
         if code in by_code:
-            nodata_m2 += float(by_code.pop(code) * calculations.M2_PER_HA)
+            nodata_m2 += float(by_code.pop(code) * quantities.M2_PER_HA)
     return by_code, {
-        "boundary": calculations.m2_to_ha(boundary_m2),
-        "nodata": calculations.m2_to_ha(nodata_m2),
-        "outside": calculations.m2_to_ha(outside_m2),
+        "boundary": quantities.hectares(boundary_m2),
+        "nodata": quantities.hectares(nodata_m2),
+        "outside": quantities.hectares(outside_m2),
     }
 
 
@@ -305,13 +306,12 @@ def _store_results(run: EstimationRun, estimate, parts: dict) -> None:
         )
         for row in estimate.ecosystems
     )
-    quantize = lambda value: calculations.quantize(value, calculations.AREA_PLACES)  # noqa: E731
-    run.boundary_area_ha = quantize(parts["boundary"])
+    run.boundary_area_ha = quantities.rounded(parts["boundary"], quantities.AREA_PLACES)
     run.covered_area_ha = estimate.totals.area_ha + sum(
         estimate.unmapped_codes_ha.values(), Decimal(0)
     )
-    run.nodata_area_ha = quantize(parts["nodata"])
-    run.outside_area_ha = quantize(parts["outside"])
+    run.nodata_area_ha = quantities.rounded(parts["nodata"], quantities.AREA_PLACES)
+    run.outside_area_ha = quantities.rounded(parts["outside"], quantities.AREA_PLACES)
     run.unmapped_codes = {
         code: str(ha) for code, ha in estimate.unmapped_codes_ha.items()
     }

@@ -1,8 +1,6 @@
 """Public lookups, no sign-in: a serial and a certificate, as on the public
 pages (``public.views``), throttled like every anonymous endpoint."""
 
-import re
-
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions
 from rest_framework.permissions import AllowAny
@@ -11,9 +9,8 @@ from rest_framework.views import APIView
 
 from public import selectors
 from public.api.serializers import CertificateSerializer, SerialSerializer
+from trading import serials
 from trading.certificates import check_certificate
-
-SERIAL = re.compile(r"^[0-9]{1,15}$")
 
 
 class SerialView(APIView):
@@ -23,11 +20,8 @@ class SerialView(APIView):
     def get(self, request, serial: str):
         """Which batch a serial belongs to, its state and holder now, and its
         certificate if it is retired."""
-        found = (
-            selectors.lookup_serial(serial=int(serial))
-            if SERIAL.match(serial)
-            else None
-        )
+        number = serials.parse_serial(serial)
+        found = None if number is None else selectors.lookup_serial(serial=number)
         if found is None:
             raise exceptions.NotFound()
         return Response(SerialSerializer(found, context={"request": request}).data)

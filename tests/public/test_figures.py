@@ -3,6 +3,7 @@ from decimal import Decimal
 import pytest
 
 from public import figures
+from trading import serials
 
 
 @pytest.mark.parametrize(
@@ -22,7 +23,7 @@ from public import figures
     ],
 )
 def test_parse_serial(text, serial):
-    assert figures.parse_serial(text) == serial
+    assert serials.parse_serial(text) == serial
 
 
 def test_certificate_number_and_token_shapes():

@@ -3,9 +3,31 @@
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from common import quantities
+from common.errors import quantity_message
 from registry.models import Account
 from trading.models import CreditBatch, CreditBlock, LedgerEntry, TradeRequest
-from trading.services import MAX_QUANTITY
+
+
+class PriceField(serializers.DecimalField):
+    """A price per tonne read as the web form's is (common.quantities.parse_price):
+    95.705 is refused with ``price_places``, never rounded."""
+
+    def __init__(self, *, currency: str = "CNY", **kwargs):
+        self.currency = currency
+        super().__init__(
+            max_digits=quantities.MAX_PRICE_DIGITS,
+            decimal_places=quantities.CURRENCY_PLACES[currency],
+            **kwargs,
+        )
+
+    def to_internal_value(self, data):
+        try:
+            return quantities.parse_price(data, self.currency)
+        except quantities.QuantityError as error:
+            raise serializers.ValidationError(
+                quantity_message(error), code=error.code
+            ) from None
 
 
 class BalanceSerializer(serializers.Serializer):
@@ -131,15 +153,13 @@ class TradeRequestCreateSerializer(serializers.Serializer):
     from_account = serializers.CharField(
         max_length=20, help_text="Account number, e.g. BJ-H-000002."
     )
-    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
+    quantity = serializers.IntegerField(min_value=1, max_value=quantities.MAX_TONNES)
     to_account = serializers.CharField(
         max_length=20, required=False, help_text="Transfers: the buyer's account."
     )
-    price_per_tonne = serializers.DecimalField(
-        max_digits=12,
-        decimal_places=2,
+    price_per_tonne = PriceField(
         required=False,
-        help_text="Transfers: CNY per t CO2e.",
+        help_text="Transfers: CNY per t CO2e, at most two decimal places.",
     )
     beneficiary = serializers.CharField(max_length=200, required=False)
     beneficiary_public = serializers.BooleanField(required=False, default=True)

@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
 
+from common import quantities
 from common.spreadsheets import csv_writer
 from estimation import area, calculations, fingerprints, landuse
 from estimation.errors import area_error_message
@@ -254,14 +255,14 @@ class Command(BaseCommand):
         unmapped = sum(estimate.unmapped_codes_ha.values(), Decimal(0))
         return {
             "boundary_area_ha": _number(
-                calculations.quantize(parts["boundary"], calculations.AREA_PLACES)
+                quantities.rounded(parts["boundary"], quantities.AREA_PLACES)
             ),
             "covered_area_ha": _number(totals.area_ha + unmapped),
             "nodata_area_ha": _number(
-                calculations.quantize(parts["nodata"], calculations.AREA_PLACES)
+                quantities.rounded(parts["nodata"], quantities.AREA_PLACES)
             ),
             "outside_area_ha": _number(
-                calculations.quantize(parts["outside"], calculations.AREA_PLACES)
+                quantities.rounded(parts["outside"], quantities.AREA_PLACES)
             ),
             "unknown_codes_ha": {
                 code: _number(ha) for code, ha in estimate.unmapped_codes_ha.items()
