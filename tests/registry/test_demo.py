@@ -85,3 +85,16 @@ def test_the_demo_settles_one_retirement_with_a_chinese_beneficiary(client):
     assert TradeRequest.objects.filter(status="settled").count() == 2
     page = client.get(f"/verify/{certificate.token}/")
     assert 'data-valid="true"' in page.content.decode()
+
+
+def test_the_demo_publishes_a_signed_journal_head_once():
+    from trading.models import JournalAnchor, LedgerEntry
+    from trading.verification import check_anchor
+
+    call_command("load_bijie_demo")
+    call_command("load_bijie_demo")
+
+    last = LedgerEntry.objects.order_by("-sequence").first()
+    anchor = JournalAnchor.objects.get()
+    assert (anchor.sequence, anchor.entry_hash) == (last.sequence, last.entry_hash)
+    assert check_anchor(anchor.document()).valid

@@ -8,6 +8,7 @@ from registry.demo import (
     load_demo_organizations_and_users,
     load_demo_projects,
 )
+from trading.anchors import publish_head
 from trading.demo import load_demo_retirement
 
 
@@ -25,6 +26,9 @@ class Command(BaseCommand):
         runs = load_demo_estimation(organizations)
         batches = load_demo_issuance(runs)
         certificate = load_demo_retirement()
+        # The public registry shows a signed head from the start, as it does
+        # after the first nightly publication in production.
+        head, _created = publish_head()
         self.stdout.write(
             self.style.SUCCESS(
                 f"Bijie demo ready: {len(organizations)} organizations, "
@@ -33,6 +37,7 @@ class Command(BaseCommand):
                 f"({sum(batch.quantity for batch in batches):,} t CO2e), "
                 f"retirement certificate "
                 f"{certificate.number if certificate else '(none)'}, "
+                f"journal head {head.sequence if head else '(none)'} signed, "
                 f"{len(USERS)} users "
                 f"(password '{DEMO_PASSWORD}'): "
                 + ", ".join(user.username for user in USERS)
