@@ -15,6 +15,7 @@ bench.certificates`` (``make bench`` starts the production stack and installs
 wrk). Uses a throw-away database.
 """
 
+import base64
 import os
 import random
 import re
@@ -188,6 +189,9 @@ def _server_env(static_root: str) -> dict:
         "DATABASE_URL": url,
         "REDIS_URL": settings.REDIS_URL or "redis://127.0.0.1:6390/0",
         "SECRET_KEY": "bench-only-not-secret-" + "x" * 40,
+        # Production settings refuse to start without the registry's own key;
+        # a fresh one per run signs nothing that outlives the benchmark.
+        "LEDGER_SIGNING_KEY": base64.b64encode(os.urandom(32)).decode(),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SECURE_SSL_REDIRECT": "False",
         "STATIC_ROOT": static_root,
