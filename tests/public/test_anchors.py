@@ -302,3 +302,30 @@ def test_public_checks_walk_the_chain_once_per_head_and_minute(
     result = _api_check(published).json()
     assert (result["valid"], result["journal_sequence"]) == (True, 5)
     assert len(walks) == 2
+
+
+def _page_queries(client) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(reverse(PAGE), HTTP_ACCEPT_LANGUAGE="en").status_code == 200
+    return len(queries)
+
+
+def test_the_heads_page_costs_the_same_queries_for_1_or_20_heads(client, published):
+    """Heads are listed from one query, however many were published (extra rows
+    here carry another key's fields: the page marks them unsigned)."""
+    first = JournalAnchor.objects.get()
+    one = _page_queries(client)
+    for offset in range(1, 20):
+        JournalAnchor.objects.create(
+            sequence=first.sequence + offset,
+            entry_hash=first.entry_hash,
+            published_at=first.published_at,
+            key_id=first.key_id,
+            public_key=first.public_key,
+            signature=first.signature,
+        )
+    assert JournalAnchor.objects.count() == 20
+    assert _page_queries(client) == one

@@ -1006,3 +1006,37 @@ def test_an_unknown_address_gets_the_same_answer_and_no_mail(client, db):
     assert answer.status_code == 302
     assert answer.url == reverse("registry:password-reset-sent")
     assert mail.outbox == []
+
+
+def _grants(admin, count: int) -> None:
+    organization = OrganizationFactory()
+    for _ in range(count):
+        _request(
+            admin,
+            kind=RoleGrant.Kind.ADD_MEMBERSHIP,
+            user=UserFactory(),
+            organization=organization,
+        )
+
+
+def _queries(client, url) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url, HTTP_ACCEPT_LANGUAGE="en").status_code == 200
+    return len(queries)
+
+
+@pytest.mark.parametrize(
+    "page", ["registry:role-grant-audit", "registry:role-grant-queue"]
+)
+def test_the_grant_pages_cost_the_same_queries_for_1_or_20_grants(
+    client, admin, second_admin, page
+):
+    client.force_login(second_admin)
+    _grants(admin, 1)
+    one = _queries(client, reverse(page))
+    _grants(admin, 19)
+    twenty = _queries(client, reverse(page))
+    assert twenty == one
