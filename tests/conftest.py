@@ -1,7 +1,35 @@
+import os
+import shutil
+import tempfile
+
 import pytest
 
 from registry.roles import Role
 from tests.registry.factories import MembershipFactory, OrganizationFactory, UserFactory
+
+# A mutation run (scripts/mutation.sh) starts pytest once per mutant; migrating a
+# new SpatiaLite test database each time would be most of the run. The script
+# migrates one template file first, and each run works on its own copy.
+_MUTATION_DB_TEMPLATE = os.environ.get("MUTATION_DB_TEMPLATE")
+if _MUTATION_DB_TEMPLATE:
+
+    @pytest.fixture(scope="session")
+    def django_db_setup(django_db_blocker):
+        from django.db import connections
+
+        handle, copy_path = tempfile.mkstemp(prefix="mutant-", suffix=".sqlite3")
+        os.close(handle)
+        shutil.copyfile(_MUTATION_DB_TEMPLATE, copy_path)
+        connection = connections["default"]
+        with django_db_blocker.unblock():
+            connection.close()
+        connection.settings_dict["NAME"] = copy_path
+        yield
+        with django_db_blocker.unblock():
+            connection.close()
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(copy_path + suffix):
+                os.unlink(copy_path + suffix)
 
 
 @pytest.fixture
