@@ -158,3 +158,33 @@ def test_stock_difference_names_the_class_without_pools():
             baseline_ha={"wetland": D(1)}, alternate_ha={}, pools_by_class=POOLS
         )
     assert str(raised.value) == "no carbon pools for class wetland"
+
+
+def test_an_estimate_over_empty_maps_is_zero_in_decimals():
+    result = estimate(baseline_ha={}, alternate_ha={})
+    assert result.ecosystems == []
+    assert isinstance(result.totals.area_ha, D)
+    assert result.totals.area_ha == 0
+    assert isinstance(result.totals.sink_t_co2e_period, D)
+    assert result.totals.sink_t_co2e_period == 0
+    assert result.totals.value_cny_period == 0
+
+
+def test_an_alternate_map_without_area_gives_every_share_zero():
+    # Everything that stood in the baseline is gone: no area left to share.
+    result = estimate(alternate_ha={}, baseline_ha={"forest": D(2), "grass": D(1)})
+    assert [row.share for row in result.ecosystems] == [D(0), D(0)]
+    assert all(isinstance(row.share, D) for row in result.ecosystems)
+    # ... and the losses are still counted: -(2 x 10 + 1 x 5) t C
+    assert result.totals.sink_t_c_per_year == D("-12.5")
+
+
+def test_t_c_per_hectare_divides_a_co2e_coefficient_by_44_over_12():
+    from estimation.calculations import CO2_PER_C, Coefficient
+
+    per_co2e = Coefficient(value=D("3.67"), unit="t_co2")
+    assert per_co2e.t_c_per_ha_year() == D("3.67") / CO2_PER_C
+    per_c = Coefficient(value=D("2"), unit="t_c")
+    assert per_c.t_c_per_ha_year() == D("2")
+    emitting = Coefficient(value=D("2"), unit="t_c", sign="emission_positive")
+    assert emitting.t_c_per_ha_year() == D("-2")

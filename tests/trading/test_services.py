@@ -244,10 +244,15 @@ def test_a_request_settles_at_most_once(
     request = _transfer(seller, seller_account, buyer_account)
     services.approve_request(actor=admin, request=request)
     entries = LedgerEntry.objects.count()
-    with pytest.raises(ValidationError, match="already settled"):
+    with pytest.raises(ValidationError) as raised:
         services.approve_request(actor=second_admin, request=request)
-    with pytest.raises(ValidationError):
+    assert raised.value.code == "not_pending"
+    assert raised.value.messages == [
+        "This request is already settled; it cannot be reviewed again."
+    ]
+    with pytest.raises(ValidationError) as raised:
         services.reject_request(actor=second_admin, request=request, reason="late")
+    assert raised.value.code == "not_pending"
     assert LedgerEntry.objects.count() == entries
 
 
