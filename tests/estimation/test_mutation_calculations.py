@@ -188,3 +188,21 @@ def test_t_c_per_hectare_divides_a_co2e_coefficient_by_44_over_12():
     assert per_c.t_c_per_ha_year() == D("2")
     emitting = Coefficient(value=D("2"), unit="t_c", sign="emission_positive")
     assert emitting.t_c_per_ha_year() == D("-2")
+
+
+def test_storage_is_the_sum_of_the_four_pools():
+    from estimation.calculations import pool_storage_t_c_per_ha
+
+    pools = {"above": D("1.5"), "below": D("0.25"), "soil": D("3"), "dead": D("0.125")}
+    assert pool_storage_t_c_per_ha(pools) == D("4.875")
+    zero = {"above": D(0), "below": D(0), "soil": D(0), "dead": D(0)}
+    assert isinstance(pool_storage_t_c_per_ha(zero), D)
+
+
+def test_storage_names_every_missing_pool():
+    from estimation.calculations import pool_storage_t_c_per_ha
+
+    with pytest.raises(CalculationError) as raised:
+        pool_storage_t_c_per_ha({"above": D(1), "soil": D(2)})
+    assert raised.value.code == "pools"
+    assert str(raised.value) == "missing carbon pools: below, dead"
