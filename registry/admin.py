@@ -6,6 +6,7 @@ from registry.forms import BoundaryMapWidget
 from registry.models import (
     Account,
     AdministrativeDivision,
+    Alert,
     Membership,
     Organization,
     Project,
@@ -285,3 +286,45 @@ class ProjectAdmin(ReadOnlyMapMixin, admin.ModelAdmin):
 admin.site.site_header = _("Bijie carbon-sink registry administration")
 admin.site.site_title = _("Carbon-sink registry")
 admin.site.index_title = _("Administration")
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):
+    """Read-only: alerts are raised by the registry and acknowledged from the
+    banner on the registry's pages (registry.services.acknowledge_alert)."""
+
+    list_display = [
+        "pk",
+        "kind",
+        "alert_message",
+        "raised_at",
+        "acknowledged_at",
+        "acknowledged_by",
+    ]
+    list_filter = ["kind", ("acknowledged_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["acknowledged_by"]
+    search_fields = ["key"]
+    date_hierarchy = "raised_at"
+    fields = [
+        "kind",
+        "key",
+        "alert_message",
+        "params",
+        "raised_at",
+        "acknowledged_at",
+        "acknowledged_by",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description=_("message"))
+    def alert_message(self, obj):
+        return obj.message
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

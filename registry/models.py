@@ -10,7 +10,10 @@ from django.contrib.gis.db import models as gis_models
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
-from django.utils.translation import get_language
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.formats import date_format
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
 from registry import uscc
@@ -565,3 +568,141 @@ class RoleGrant(models.Model):
     def subject_name(self) -> str:
         """Whom the change is about: the user, or the new user's username."""
         return self.user.get_username() if self.user_id else self.username
+
+
+class Alert(models.Model):
+    """Something a registry admin must hear about: a failed ledger check, a run
+    the sweep failed, a silent worker or beat. Raised through
+    ``registry.services.raise_alert`` (logged at ERROR, e-mailed to the registry
+    admins) and shown on their pages until one of them acknowledges it. At most
+    one open alert per (kind, key); rows are kept after acknowledgement."""
+
+    class Kind(models.TextChoices):
+        LEDGER_CHECK_FAILED = "ledger_check_failed", _("Ledger check failed")
+        RUN_FAILED_BY_SWEEP = "run_failed_by_sweep", _("Estimation run failed")
+        WORKER_SILENT = "worker_silent", _("Celery worker silent")
+        BEAT_SILENT = "beat_silent", _("Celery beat silent")
+
+    kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
+    # Language-neutral: what the alert is about (e.g. "run:12"), so raising
+    # the same alert again while it is open does not repeat it.
+    key = models.CharField(_("key"), max_length=200)
+    # JSON values the message is rendered from, in the reader's language.
+    params = models.JSONField(_("details"), default=dict, blank=True)
+    raised_at = models.DateTimeField(_("raised at"), default=timezone.now)
+    acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        User,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="alerts_acknowledged",
+        verbose_name=_("acknowledged by"),
+    )
+
+    class Meta:
+        ordering = ["-raised_at", "-pk"]
+        verbose_name = _("alert")
+        verbose_name_plural = _("alerts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "key"],
+                condition=models.Q(acknowledged_at__isnull=True),
+                name="alert_one_open_per_kind_and_key",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    acknowledged_at__isnull=True, acknowledged_by__isnull=True
+                )
+                | models.Q(
+                    acknowledged_at__isnull=False, acknowledged_by__isnull=False
+                ),
+                name="alert_acknowledgement_complete",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.key})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.acknowledged_at is None
+
+    @property
+    def message(self) -> str:
+        """What happened, in the active language, from ``params``."""
+        params = self.params if isinstance(self.params, dict) else {}
+        if self.kind == self.Kind.LEDGER_CHECK_FAILED:
+            count = params.get("violations")
+            if not isinstance(count, int):
+                return gettext("The nightly ledger check found violations.")
+            # No plural forms: the catalogue has none, and Chinese needs none.
+            return gettext(
+                "Violations found by the nightly ledger check: %(count)d."
+            ) % {"count": count}
+        if self.kind == self.Kind.RUN_FAILED_BY_SWEEP:
+            reason = params.get("reason") or ""
+            reason = str(_SWEEP_REASONS.get(reason, reason)) or gettext(
+                "no reason given"
+            )
+            return gettext(
+                "Estimation run #%(run)s was failed by the sweep: %(reason)s."
+            ) % {"run": params.get("run", "?"), "reason": reason}
+        since = _format_instant(params.get("since"))
+        if self.kind == self.Kind.WORKER_SILENT:
+            if since is None:
+                return gettext("No Celery worker has ever sent a heartbeat.")
+            return gettext("The Celery worker has been silent since %(since)s.") % {
+                "since": since
+            }
+        if self.kind == self.Kind.BEAT_SILENT:
+            if since is None:
+                return gettext("Celery beat has never sent a heartbeat.")
+            return gettext("Celery beat has been silent since %(since)s.") % {
+                "since": since
+            }
+        return str(self)
+
+
+# Reasons the estimation sweep gives (its error codes), said in words here
+# because the registry may not import estimation.
+_SWEEP_REASONS = {
+    "worker_lost": _("its worker stopped twice, so it was not re-queued again"),
+}
+
+
+def _format_instant(value) -> str | None:
+    """An ISO 8601 instant as local (Beijing) time, or None if absent."""
+    if not isinstance(value, str):
+        return None
+    instant = parse_datetime(value)
+    if instant is None:
+        return value
+    if timezone.is_naive(instant):
+        instant = timezone.make_aware(instant, timezone.get_fixed_timezone(0))
+    return date_format(timezone.localtime(instant), "Y-m-d H:i:s O")
+
+
+class Heartbeat(models.Model):
+    """The last sign of life of the Celery worker and of beat (one row each,
+    whichever process wrote last). Written every HEARTBEAT_INTERVAL_SECONDS
+    (registry/heartbeats.py); older than HEARTBEAT_STALE_AFTER_SECONDS means
+    the component is silent."""
+
+    class Component(models.TextChoices):
+        WORKER = "worker", _("Celery worker")
+        BEAT = "beat", _("Celery beat")
+
+    component = models.CharField(
+        _("component"), max_length=16, choices=Component.choices, unique=True
+    )
+    beat_at = models.DateTimeField(_("last heartbeat"))
+    hostname = models.CharField(_("host"), max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["component"]
+        verbose_name = _("heartbeat")
+        verbose_name_plural = _("heartbeats")
+
+    def __str__(self) -> str:
+        return f"{self.component} @ {self.beat_at.isoformat()}"

@@ -47,6 +47,7 @@ ROLE_PERMISSIONS: dict[Role, tuple[str, ...]] = {
         "registry.view_membership",
         "registry.view_user",
         "registry.view_rolegrant",
+        "registry.view_alert",
     ),
 }
 

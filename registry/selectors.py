@@ -2,13 +2,15 @@
 rules they imply: a user sees and changes only what their organization may."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
 from django.contrib.gis.geos import GEOSGeometry, MultiPolygon
 from django.db.models import Count, Q, QuerySet, Sum
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
@@ -16,6 +18,8 @@ from registry.boundaries import geodesic_area_ha
 from registry.models import (
     Account,
     AdministrativeDivision,
+    Alert,
+    Heartbeat,
     Organization,
     Project,
     ProjectDocument,
@@ -383,3 +387,72 @@ def password_setup_path(*, user: User) -> str:
             "token": default_token_generator.make_token(user),
         },
     )
+
+
+# Alerts and heartbeats ----------------------------------------------------------
+
+
+def may_see_alerts(user: User) -> bool:
+    """Registry admins see and acknowledge alerts; nobody else. Costs no query
+    once the user's roles are known (the navigation reads them first)."""
+    return bool(
+        user.is_authenticated and user.is_active and has_role(user, Role.REGISTRY_ADMIN)
+    )
+
+
+def list_open_alerts() -> QuerySet[Alert]:
+    """Alerts nobody has acknowledged yet, newest first (one query)."""
+    return Alert.objects.filter(acknowledged_at__isnull=True).order_by(
+        "-raised_at", "-pk"
+    )
+
+
+def find_open_alert(*, kind: str, key: str) -> Alert | None:
+    return Alert.objects.filter(
+        kind=kind, key=key, acknowledged_at__isnull=True
+    ).first()
+
+
+def alert_was_raised(*, kind: str, key: str) -> bool:
+    """Whether an alert of this kind and key exists, open or acknowledged."""
+    return Alert.objects.filter(kind=kind, key=key).exists()
+
+
+def list_alert_recipients() -> list[str]:
+    """The e-mail addresses of every active registry admin, each once."""
+    return list(
+        User.objects.filter(is_active=True, groups__name=Role.REGISTRY_ADMIN.value)
+        .exclude(email="")
+        .order_by("email")
+        .values_list("email", flat=True)
+        .distinct()
+    )
+
+
+@dataclass(frozen=True)
+class HeartbeatStatus:
+    component: str
+    last_heartbeat: datetime | None
+    hostname: str
+    # No heartbeat, or the last one older than HEARTBEAT_STALE_AFTER_SECONDS.
+    silent: bool
+
+
+def list_heartbeat_statuses(*, now: datetime | None = None) -> list[HeartbeatStatus]:
+    """The worker's and beat's last heartbeats and whether each is silent
+    (one query)."""
+    now = now or timezone.now()
+    stale_before = now - timedelta(seconds=settings.HEARTBEAT_STALE_AFTER_SECONDS)
+    rows = {row.component: row for row in Heartbeat.objects.all()}
+    statuses = []
+    for component in Heartbeat.Component.values:
+        row = rows.get(component)
+        statuses.append(
+            HeartbeatStatus(
+                component=component,
+                last_heartbeat=row.beat_at if row else None,
+                hostname=row.hostname if row else "",
+                silent=row is None or row.beat_at < stale_before,
+            )
+        )
+    return statuses

@@ -15,24 +15,30 @@ two overlapping projects cannot both get through at once.
 
 import dataclasses
 import hashlib
+import logging
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage, get_connection, send_mail
 from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from common.errors import StateConflict, field_error
+from common.errors import NotPermitted, StateConflict, field_error
+from common.storage import save_field_file
 from registry.boundaries import Boundary
 from registry.models import (
     Account,
     AdministrativeDivision,
+    Alert,
+    Heartbeat,
     Membership,
     Organization,
     Project,
@@ -45,13 +51,20 @@ from registry.models import (
 from registry.roles import PEOPLE_PERMISSIONS, Role, role_permissions
 from registry.selectors import (
     ProjectOverlap,
+    alert_was_raised,
     can_edit_project,
+    find_open_alert,
     find_pending_role_grant,
     find_project_overlaps,
     has_role,
     is_staff_of,
+    list_alert_recipients,
+    list_heartbeat_statuses,
     may_manage_role_grants,
+    may_see_alerts,
 )
+
+logger = logging.getLogger(__name__)
 
 DOCUMENT_MAX_BYTES = 20 * 1024 * 1024
 # File signatures of the document types the registry accepts.
@@ -336,7 +349,12 @@ def add_project_document(
         sha256=digest.hexdigest(),
         uploaded_by=actor,
     )
-    document.file.save(f"{digest.hexdigest()[:16]}{extension}", uploaded, save=False)
+    save_field_file(
+        document.file,
+        f"{digest.hexdigest()[:16]}{extension}",
+        uploaded,
+        shown_name=name,
+    )
     document.full_clean()
     document.save()
     return document
@@ -839,3 +857,201 @@ def send_password_setup_link(*, user: User, url: str) -> bool:
         "url": url,
     }
     return bool(send_mail(subject, body, None, [user.email], fail_silently=True))
+
+
+# Alerts: someone is told ----------------------------------------------------------
+
+# Pages and /healthz check the heartbeats at most this often, across every
+# process that shares the cache.
+HEARTBEAT_CHECK_EVERY_SECONDS = 60
+_HEARTBEAT_CHECK_CACHE_KEY = "registry:heartbeat-check"
+_HEARTBEAT_MISSING_CACHE_KEY = "registry:heartbeat-missing:%s"
+# Users keep no language preference: alert e-mails carry both languages.
+ALERT_EMAIL_LANGUAGES = ("zh-hans", "en")
+SILENT_ALERT_KINDS = {
+    Heartbeat.Component.WORKER: Alert.Kind.WORKER_SILENT,
+    Heartbeat.Component.BEAT: Alert.Kind.BEAT_SILENT,
+}
+
+
+@transaction.atomic
+def raise_alert(*, kind: str, key: str, params: dict | None = None) -> Alert:
+    """Record an open alert, log it at ERROR and, once the caller's transaction
+    commits, e-mail every active registry admin. While an alert of this kind
+    and key is open, raising it again returns that one: no second row, log
+    line or e-mail. ``params`` are JSON values its message is rendered from
+    (see ``Alert.message``)."""
+    open_alert = find_open_alert(kind=kind, key=key)
+    if open_alert is not None:
+        return open_alert
+    alert = Alert(kind=kind, key=key, params={} if params is None else params)
+    alert.full_clean(validate_constraints=False)
+    try:
+        with transaction.atomic():
+            alert.save()
+    except IntegrityError:
+        # Raised by another process a moment ago: that one is the alert.
+        twin = find_open_alert(kind=kind, key=key)
+        if twin is None:
+            raise
+        return twin
+    with translation.override("en"):
+        logger.error("Alert #%s %s (%s): %s", alert.pk, kind, key, alert.message)
+    transaction.on_commit(lambda: email_alert(alert_id=alert.pk), robust=True)
+    return alert
+
+
+def _instant(value: datetime) -> str:
+    return date_format(timezone.localtime(value), "Y-m-d H:i:s O")
+
+
+def alert_email(alert: Alert) -> tuple[str, str]:
+    """The subject and body of an alert's e-mail, in Chinese then English."""
+    subjects, bodies = [], []
+    for language in ALERT_EMAIL_LANGUAGES:
+        with translation.override(language):
+            subjects.append(
+                _("Carbon-sink registry alert: %(kind)s")
+                % {"kind": alert.get_kind_display()}
+            )
+            bodies.append(
+                _(
+                    "%(message)s\n\nRaised at %(raised_at)s. It stays on every "
+                    "registry admin's pages until one of you acknowledges it."
+                )
+                % {"message": alert.message, "raised_at": _instant(alert.raised_at)}
+            )
+    return " / ".join(subjects), "\n\n----\n\n".join(bodies) + "\n"
+
+
+def email_alert(*, alert_id: int) -> int:
+    """E-mail the alert to every active registry admin, one message each (no
+    one sees the others' addresses); how many went. A mail failure is logged
+    at ERROR, never raised: the alert is on the admins' pages anyway."""
+    try:
+        alert = Alert.objects.get(pk=alert_id)
+        recipients = list_alert_recipients()
+        if not recipients:
+            logger.error(
+                "Alert #%s: no active registry admin has an e-mail address; "
+                "nobody was e-mailed.",
+                alert_id,
+            )
+            return 0
+        subject, body = alert_email(alert)
+        return get_connection().send_messages(
+            [EmailMessage(subject, body, None, [address]) for address in recipients]
+        )
+    except Exception:
+        # Any backend's failure (SMTP, network, a bad setting) must not undo or
+        # interrupt the work whose commit raised the alert.
+        logger.exception(
+            "Alert #%s could not be e-mailed to the registry admins.", alert_id
+        )
+        return 0
+
+
+@transaction.atomic
+def acknowledge_alert(*, actor: User, alert: Alert) -> Alert:
+    """A registry admin has seen the alert: it leaves every admin's pages. Once
+    only; the row stays, with who acknowledged it and when."""
+    if not may_see_alerts(actor):
+        raise NotPermitted(
+            _("Only a registry admin can acknowledge an alert."),
+            code="alert_not_permitted",
+        )
+    now = timezone.now()
+    # Compare-and-set: of two admins acknowledging at once, one does it.
+    acknowledged = Alert.objects.filter(
+        pk=alert.pk, acknowledged_at__isnull=True
+    ).update(acknowledged_at=now, acknowledged_by=actor)
+    if not acknowledged:
+        earlier = Alert.objects.select_related("acknowledged_by").get(pk=alert.pk)
+        raise StateConflict(
+            _("%(user)s already acknowledged this alert at %(at)s.")
+            % {
+                "user": earlier.acknowledged_by.get_username(),
+                "at": _instant(earlier.acknowledged_at),
+            },
+            code="alert_acknowledged",
+        )
+    alert.acknowledged_at, alert.acknowledged_by = now, actor
+    logger.info("Alert #%s acknowledged by %s.", alert.pk, actor.get_username())
+    return alert
+
+
+# Heartbeats: the worker and beat say they are alive --------------------------------
+
+
+def record_heartbeat(
+    *, component: str, hostname: str = "", now: datetime | None = None
+) -> Heartbeat:
+    """``component`` (worker or beat) is alive now; the last writer wins."""
+    heartbeat, _created = Heartbeat.objects.update_or_create(
+        component=Heartbeat.Component(component),
+        defaults={"beat_at": now or timezone.now(), "hostname": hostname[:255]},
+    )
+    return heartbeat
+
+
+def heartbeats_expected() -> bool:
+    """Eager mode (no Redis) runs tasks in the web process: there is no worker
+    or beat to hear from."""
+    return not settings.CELERY_TASK_ALWAYS_EAGER
+
+
+def _missing_long_enough(component: str, now: datetime) -> bool:
+    """A component never heard from is given the stale period from when a check
+    first noticed, so a fresh deployment's first minutes raise nothing."""
+    first_noticed = cache.get_or_set(
+        _HEARTBEAT_MISSING_CACHE_KEY % component, now, timeout=None
+    )
+    return now - first_noticed >= timedelta(
+        seconds=settings.HEARTBEAT_STALE_AFTER_SECONDS
+    )
+
+
+def check_heartbeats(*, now: datetime | None = None) -> list[Alert]:
+    """Raise WORKER_SILENT or BEAT_SILENT for each silent component; the new
+    alerts. One alert per outage: its key is the last heartbeat, so an
+    acknowledged alert comes back only after the component has beaten again
+    and gone silent again."""
+    if not heartbeats_expected():
+        return []
+    now = now or timezone.now()
+    raised = []
+    for status in list_heartbeat_statuses(now=now):
+        if not status.silent:
+            continue
+        if status.last_heartbeat is None and not _missing_long_enough(
+            status.component, now
+        ):
+            continue
+        since = status.last_heartbeat.isoformat() if status.last_heartbeat else None
+        kind = SILENT_ALERT_KINDS[status.component]
+        key = f"{status.component}:{since or 'never'}"
+        if alert_was_raised(kind=kind, key=key):
+            continue
+        raised.append(raise_alert(kind=kind, key=key, params={"since": since}))
+    return raised
+
+
+def check_heartbeats_if_due() -> list[Alert]:
+    """``check_heartbeats`` at most once every HEARTBEAT_CHECK_EVERY_SECONDS
+    across the processes sharing the cache. Registry admins' pages and
+    /healthz call it, so a silent worker or beat is noticed even when only the
+    web process is alive."""
+    if not heartbeats_expected():
+        return []
+    try:
+        due = cache.add(
+            _HEARTBEAT_CHECK_CACHE_KEY, True, timeout=HEARTBEAT_CHECK_EVERY_SECONDS
+        )
+    except Exception:
+        # The cache is Redis, which may be down: pages keep working, and
+        # /healthz reports the broker.
+        logger.warning("Heartbeat check skipped: the cache is unavailable.")
+        return []
+    if not due:
+        return []
+    return check_heartbeats()

@@ -1,6 +1,8 @@
 from celery import shared_task
 from django.db import connection
 
+from registry import services
+
 
 @shared_task(bind=True)
 def ping_task(self) -> dict:
@@ -14,3 +16,11 @@ def ping_task(self) -> dict:
         "vendor": connection.vendor,
         "database": str(connection.settings_dict["NAME"]),
     }
+
+
+@shared_task
+def check_heartbeats_task() -> list[int]:
+    """Beat's periodic look at the worker's and beat's heartbeats; the ids of
+    the alerts it raised. Registry admins' pages and /healthz look too, for
+    when beat or every worker is down and this task cannot run."""
+    return [alert.pk for alert in services.check_heartbeats()]

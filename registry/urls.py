@@ -37,4 +37,9 @@ urlpatterns = [
         name="password-reset",
     ),
     path("password/reset/sent/", views.password_link_sent, name="password-reset-sent"),
+    path(
+        "alerts/<int:pk>/acknowledge/",
+        views.alert_acknowledge,
+        name="alert-acknowledge",
+    ),
 ]

@@ -8,6 +8,7 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import cache_page
@@ -24,7 +25,7 @@ from registry.forms import (
     RoleGrantFilterForm,
     RoleGrantForm,
 )
-from registry.models import ProjectDocument, RoleGrant
+from registry.models import Alert, ProjectDocument, RoleGrant
 from registry.roles import Role
 from registry.selectors import (
     allowed_project_actions,
@@ -44,6 +45,7 @@ from registry.selectors import (
     list_user_organizations,
     list_visible_documents,
     may_manage_role_grants,
+    may_see_alerts,
     password_setup_path,
 )
 
@@ -488,3 +490,33 @@ def password_set_done(request):
     return render(
         request, "registry/password_set_done.html", {"login_url": reverse("login")}
     )
+
+
+# Alerts -----------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def alert_acknowledge(request, pk):
+    """The banner's "Acknowledge" button; back to the page it was on."""
+    if not may_see_alerts(request.user):
+        raise PermissionDenied(_("Only a registry admin can acknowledge an alert."))
+    alert = get_object_or_404(Alert, pk=pk)
+    try:
+        services.acknowledge_alert(actor=request.user, alert=alert)
+    except ValidationError as error:
+        for message in error.messages:
+            messages.error(request, message)
+    else:
+        messages.success(
+            request,
+            _("Alert acknowledged: it is no longer shown to the registry admins."),
+        )
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        next_url,
+        allowed_hosts={request.get_host()},
+        require_https=request.is_secure(),
+    ):
+        next_url = reverse("home")
+    return redirect(next_url)

@@ -80,6 +80,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "config.navigation.navigation",
                 "config.context_processors.map_settings",
+                "registry.context_processors.alerts",
             ],
         },
     },
@@ -213,11 +214,16 @@ MAP_TILE_ATTRIBUTION = env("MAP_TILE_ATTRIBUTION", default="")
 
 REDIS_URL = env("REDIS_URL", default="")
 
+# Redis holds only what can be recomputed: while it is down the cache answers
+# as a miss (common/cache.py) and pages and API throttles keep working. Short
+# socket timeouts so that a Redis that hangs does not hold up a request.
+REDIS_CACHE_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 1}
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "common.cache.DegradingRedisCache",
             "LOCATION": REDIS_URL,
+            "OPTIONS": REDIS_CACHE_OPTIONS,
         }
     }
 else:
@@ -232,9 +238,50 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
+# While Redis is down, sending a task gives up after about a second (the run
+# stays queued for the outbox to send again) instead of Celery's default of
+# twenty one-second retries on the result backend, which held a request ~19 s.
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+    "retry_policy": {
+        "max_retries": 2,
+        "interval_start": 0,
+        "interval_step": 0.5,
+        "interval_max": 0.5,
+    }
+}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
+# The worker and beat each record a heartbeat this often (registry/heartbeats.py);
+# one older than HEARTBEAT_STALE_AFTER_SECONDS raises a "silent" alert, and
+# /healthz reports both.
+HEARTBEAT_INTERVAL_SECONDS = env.int("HEARTBEAT_INTERVAL_SECONDS", default=30)
+HEARTBEAT_STALE_AFTER_SECONDS = env.int("HEARTBEAT_STALE_AFTER_SECONDS", default=180)
+# Estimation runs (estimation/tasks.py). The largest map (2 GB) over a county
+# takes minutes; an hour of work means something is wrong. The soft limit ends
+# the run as failed with a reason; the hard limit, a minute later, kills a
+# worker that did not stop. Redis re-delivers a message not acknowledged within
+# its visibility timeout (acks_late), so that timeout must exceed the hard
+# limit or a long run would be computed twice.
+ESTIMATION_RUN_SOFT_TIME_LIMIT = env.int("ESTIMATION_RUN_SOFT_TIME_LIMIT", default=3600)
+ESTIMATION_RUN_TIME_LIMIT = env.int(
+    "ESTIMATION_RUN_TIME_LIMIT", default=ESTIMATION_RUN_SOFT_TIME_LIMIT + 60
+)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": ESTIMATION_RUN_TIME_LIMIT + 600
+}
+# A running run whose worker has given no sign of life for this many minutes
+# is re-queued once, then failed (the worker beats at least every
+# ESTIMATION_RUN_HEARTBEAT_SECONDS while it computes).
+ESTIMATION_RUN_STALE_AFTER = env.int("ESTIMATION_RUN_STALE_AFTER", default=10)
+ESTIMATION_RUN_HEARTBEAT_SECONDS = env.int(
+    "ESTIMATION_RUN_HEARTBEAT_SECONDS", default=30
+)
+# A queued run no worker has taken within this many minutes is sent again
+# (the broker may have been down, or lost the message).
+ESTIMATION_RUN_DISPATCH_GRACE = env.int("ESTIMATION_RUN_DISPATCH_GRACE", default=5)
+# Beat runs the sweep and the re-send every ESTIMATION_RUN_SWEEP_INTERVAL
+# seconds (default 120; read in config/celery.py).
 
 # The REST API under /api/v1/ (config/api.py has its error format and limits).
 REST_FRAMEWORK = {

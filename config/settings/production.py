@@ -7,7 +7,11 @@ Every secret and address comes from the environment; a missing one stops start-u
 from django.core.exceptions import ImproperlyConfigured
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import DEVELOPMENT_LEDGER_SIGNING_KEY, env
+from config.settings.base import (
+    DEVELOPMENT_LEDGER_SIGNING_KEY,
+    REDIS_CACHE_OPTIONS,
+    env,
+)
 
 DEBUG = False
 DEMO_DATA_ALLOWED = False
@@ -34,8 +38,9 @@ if LEDGER_SIGNING_KEY.strip() == DEVELOPMENT_LEDGER_SIGNING_KEY:
 REDIS_URL = env("REDIS_URL")
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "common.cache.DegradingRedisCache",
         "LOCATION": REDIS_URL,
+        "OPTIONS": REDIS_CACHE_OPTIONS,
     }
 }
 CELERY_BROKER_URL = REDIS_URL
