@@ -17,6 +17,11 @@ the same steps as ``issue_batch``, ``_reserve``, ``_settle`` and ``_release``
 here (see ``_trades_in_database``); the application's database role can change
 blocks and the journal only through them.
 
+Reservations never outlive their request: every step that touches an account
+(a new request from it, a review of one of its requests) first releases that
+account's requests past their expiry (``release_expired``), and the review
+queue releases them all, so credits come back even when beat is down.
+
 Refusals raise ``ValidationError`` (bad input, not enough credits),
 ``StateConflict`` (wrong state, or not again), ``NotPermitted`` or
 ``PermissionDenied`` (common/errors.py) with translated messages, and change
@@ -446,6 +451,7 @@ def _create_request(*, actor: User, idempotency_key: str, **fields) -> TradeRequ
         exclude=["idempotency_key", "from_account", "to_account", "batch", "initiator"],
         validate_constraints=False,
     )
+    release_expired(account_id=request.from_account_id)
     try:
         with transaction.atomic():
             request.save()
@@ -612,23 +618,35 @@ def _check_reviewer(actor: User, request: TradeRequest) -> None:
         )
 
 
-@transaction.atomic
 def approve_request(*, actor: User, request: TradeRequest) -> TradeRequest:
     """Settle a pending request: its reserved blocks move to the buyer (transfer),
-    or become retired or cancelled. Settles at most once.
+    or become retired or cancelled. Settles at most once; a request past its
+    expiry is refused (and released first, with its account's other expired
+    requests).
 
     Only the request row is locked, by the one statement that moves it from
     pending to settled (so two reviewers cannot both win): its reserved blocks
     belong to it alone, and receiving credits cannot overdraw an account, so no
     account lock is needed."""
     _check_reviewer(actor, request)
+    release_expired(account_id=request.from_account_id)
+    return _approve(actor, request)
+
+
+@transaction.atomic
+def _approve(actor: User, request: TradeRequest) -> TradeRequest:
     if _trades_in_database():
         settled, status, reviewed_at = _call("trading_settle", request.pk, actor.pk)
     else:
         settled, status, reviewed_at = _settle(request, actor)
-    if status == OVERDUE:
+    # OVERDUE: it expired after the release above, which the next step on its
+    # account (or the expiry task) will release.
+    if status in (OVERDUE, TradeRequest.Status.EXPIRED):
         raise StateConflict(
-            _("This request has expired; its credits are being released."),
+            _(
+                "This request expired before it was approved, so it cannot be "
+                "settled; its credits go back to the account they came from."
+            ),
             code="expired",
         )
     if not settled:
@@ -641,7 +659,7 @@ def approve_request(*, actor: User, request: TradeRequest) -> TradeRequest:
 
 
 # What settling a pending request past its expiry returns (it stays pending
-# until the expiry task releases it).
+# until ``release_expired`` releases it).
 OVERDUE = "overdue"
 
 SETTLEMENT = {
@@ -732,14 +750,21 @@ def _release(request: TradeRequest, actor: User | None) -> None:
     )
 
 
-@transaction.atomic
 def reject_request(*, actor: User, request: TradeRequest, reason: str) -> TradeRequest:
-    """Refuse a pending request with a reason; its serials are released."""
+    """Refuse a pending request with a reason; its serials are released. Its
+    account's requests past their expiry are released first (this one too,
+    which is then refused as no longer pending)."""
     _check_reviewer(actor, request)
     if not reason.strip():
         raise ValidationError(
             {"reason": _("Give a reason: the requester will see it.")}
         )
+    release_expired(account_id=request.from_account_id)
+    return _reject(actor, request, reason)
+
+
+@transaction.atomic
+def _reject(actor: User, request: TradeRequest, reason: str) -> TradeRequest:
     _lock_accounts(request.from_account_id)
     request = _locked_pending(request)
     request.status = TradeRequest.Status.REJECTED
@@ -752,22 +777,43 @@ def reject_request(*, actor: User, request: TradeRequest, reason: str) -> TradeR
     return request
 
 
-def expire_stale_requests(*, now=None) -> int:
-    """Release every pending request past its expiry; returns how many. Each one
-    is its own transaction, so one failure does not hold back the rest."""
+# Expiry ----------------------------------------------------------------------------
+
+
+def release_expired(*, account_id: int | None = None, now=None) -> list[TradeRequest]:
+    """Expire the pending requests past their expiry, of one account (or of all
+    without ``account_id``), and give their reserved serials back; returns them.
+
+    Each request is its own transaction in the ledger's lock order (its account,
+    then the request, its blocks, the journal), committed before the caller's
+    step begins (unless the caller is itself inside a transaction), so a
+    refusal of that step does not undo the release. Finding none costs one
+    indexed read and takes no lock."""
     now = now or timezone.now()
-    expired = 0
-    for pk in TradeRequest.objects.filter(
+    overdue = TradeRequest.objects.filter(
         status=TradeRequest.Status.PENDING, expires_at__lte=now
-    ).values_list("pk", flat=True):
+    )
+    if account_id is not None:
+        overdue = overdue.filter(from_account_id=account_id)
+    released = []
+    for request in overdue.order_by("pk"):
         with transaction.atomic():
-            request = TradeRequest.objects.get(pk=pk)
-            _lock_accounts(request.from_account_id)
-            request = TradeRequest.objects.select_for_update(no_key=True).get(pk=pk)
-            if request.status != TradeRequest.Status.PENDING:
+            accounts = _lock_accounts(request.from_account_id)
+            # Re-checked under the lock: a reviewer or another release may
+            # have got there first.
+            expired = TradeRequest.objects.filter(
+                pk=request.pk, status=TradeRequest.Status.PENDING
+            ).update(status=TradeRequest.Status.EXPIRED)
+            if not expired:
                 continue
             request.status = TradeRequest.Status.EXPIRED
-            request.save(update_fields=["status"])
             _release(request, None)
-            expired += 1
-    return expired
+        request.from_account = accounts[request.from_account_id]
+        released.append(request)
+    return released
+
+
+def expire_stale_requests(*, now=None) -> int:
+    """Release every pending request past its expiry (the beat task); returns
+    how many."""
+    return len(release_expired(now=now))

@@ -1,8 +1,18 @@
+import logging
+
 from celery import shared_task
 
+from registry.models import Alert
+from registry.services import raise_alert
 from trading.anchors import publish_head
 from trading.services import expire_stale_requests
 from trading.verification import verify_ledger
+
+logger = logging.getLogger(__name__)
+
+# One open alert for a failing ledger, however many nights it fails: a second
+# failing night while the first alert is unacknowledged e-mails no one again.
+LEDGER_ALERT_KEY = "ledger"
 
 
 @shared_task
@@ -13,8 +23,22 @@ def expire_stale_requests_task() -> int:
 
 @shared_task
 def verify_ledger_task() -> bool:
-    """The nightly ledger check; its result is shown to registry admins."""
-    return verify_ledger().ok
+    """The nightly ledger check; its result is shown to registry admins, and a
+    failure is logged at ERROR and raised as an alert (e-mailed to them)."""
+    report = verify_ledger()
+    if not report.ok:
+        logger.error(
+            "Ledger check #%s failed with %d violation(s); see it in the admin "
+            "(ledger checks) or run manage.py verify_ledger.",
+            report.check_id,
+            len(report.violations),
+        )
+        raise_alert(
+            kind=Alert.Kind.LEDGER_CHECK_FAILED,
+            key=LEDGER_ALERT_KEY,
+            params={"violations": len(report.violations), "check": report.check_id},
+        )
+    return report.ok
 
 
 @shared_task

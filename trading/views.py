@@ -203,6 +203,9 @@ def _admin_required(user) -> None:
 @login_required
 def review_queue(request):
     _admin_required(request.user)
+    # Requests past their expiry give their credits back before the queue is
+    # read (beat may be down), and are listed as expired, not waiting.
+    expired = services.release_expired()
     pending = list_pending_requests()
     kind = request.GET.get("kind", "")
     if kind in TradeRequest.Kind.values:
@@ -217,6 +220,7 @@ def review_queue(request):
         "trading/review_queue.html",
         {
             "rows": rows,
+            "expired": expired,
             "kind": kind,
             "kinds": TradeRequest.Kind.choices,
             "review_form": ReviewForm(),
