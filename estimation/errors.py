@@ -61,3 +61,38 @@ def area_error_message(error) -> str:
 
 def calculation_error_message(error) -> str:
     return str(CALCULATION_MESSAGES.get(error.code, error))
+
+
+# Why a run stopped when the cause was not in its inputs: shown in the reader's
+# language from the stored code (the worker has no request language), and
+# never the raw exception, which goes to the log.
+RUN_FAILURE_MESSAGES = {
+    "io_error": _(
+        "The land-cover file could not be read while the estimate was computed. "
+        "Retry the run; if it fails again, tell the registry operator."
+    ),
+    "database_error": _(
+        "The database could not be reached while the estimate was computed. "
+        "Retry the run."
+    ),
+    "out_of_memory": _(
+        "The estimate needed more memory than the server has. Retry it later or "
+        "tell the registry operator."
+    ),
+    "time_limit": _(
+        "The estimate took longer than the time limit and was stopped. Tell the "
+        "registry operator."
+    ),
+    "worker_lost": _(
+        "The worker computing this estimate stopped, twice. Retry the run; the "
+        "registry operator has been told."
+    ),
+    "internal_error": _(
+        "The estimate stopped because of an unexpected error, which has been "
+        "logged for the registry operator. Retry the run."
+    ),
+}
+
+
+def run_failure_message(code: str) -> str:
+    return str(RUN_FAILURE_MESSAGES.get(code, RUN_FAILURE_MESSAGES["internal_error"]))

@@ -75,12 +75,13 @@ class RunForm(forms.Form):
     period_end = forms.DateField(
         label=_("Monitoring period end"), widget=IsoDateInput()
     )
-    price_cny_per_t_co2e = forms.DecimalField(
+    # Text, read by the service (common.quantities.parse_price) as the API's
+    # is: 95.705 is refused, never rounded to 95.70.
+    price_cny_per_t_co2e = forms.CharField(
         label=_("Carbon price (CNY per t CO2e)"),
         required=False,
-        min_value=0,
-        max_digits=10,
-        decimal_places=2,
+        max_length=20,
+        widget=forms.TextInput(attrs={"inputmode": "decimal"}),
         help_text=_("Optional; for example 95.70, the 2024 national ETS average."),
     )
 

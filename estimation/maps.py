@@ -1,6 +1,8 @@
 """A picture of a run's land cover, clipped to its boundary, for the web map:
 the raster resampled (nearest class) onto a lon/lat grid over the boundary's
-bounding box, coloured by ecosystem, transparent outside the boundary."""
+bounding box, coloured by ecosystem, transparent outside the boundary. Drawn by
+the run's task (``estimation.services.runs.store_landcover_picture``), never in
+a request: it reads the whole land-cover file."""
 
 import numpy as np
 import rasterio
@@ -16,6 +18,17 @@ from estimation.calculations import ecosystem_of
 from estimation.selectors import scheme_lookup
 
 MAX_SIDE_PX = 1024
+# The map's colours, shared by the pictures and the pages' legends.
+ECOSYSTEM_COLOURS = {
+    "forest": "#2f7d32",
+    "farmland": "#e0b64a",
+    "grassland": "#9ccc65",
+    "wetland": "#26a69a",
+    "water": "#1e88e5",
+    "desert": "#bcaaa4",
+    "built_up": "#e53935",
+    "other": "#9e9e9e",
+}
 LONLAT = CRS.from_epsg(4326)
 
 

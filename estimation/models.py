@@ -10,7 +10,9 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from common import quantities
 from common.quantities import percent_from_share
+from estimation.errors import RUN_FAILURE_MESSAGES
 from registry.models import (
     BilingualNameMixin,
     Organization,
@@ -215,6 +217,12 @@ class LandCoverDataset(BilingualName):
         RASTER = "raster", _("Raster (GeoTIFF)")
         VECTOR = "vector", _("Land-use polygons")
 
+    class FileStatus(models.TextChoices):
+        UNCHECKED = "unchecked", _("not checked yet")
+        MATCHES = "matches", _("matches the upload")
+        DIFFERS = "differs", _("differs from the upload")
+        MISSING = "missing", _("missing")
+
     product = models.CharField(_("product"), max_length=20, choices=Product.choices)
     year = models.PositiveIntegerField(
         _("year"), validators=[MinValueValidator(1970), MaxValueValidator(2100)]
@@ -241,6 +249,14 @@ class LandCoverDataset(BilingualName):
     )
     is_demo = models.BooleanField(_("demo data"), default=False)
     created_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
+    # The stored file re-hashed by a task (never in a request): pages show this.
+    file_status = models.CharField(
+        _("file check"),
+        max_length=10,
+        choices=FileStatus.choices,
+        default=FileStatus.UNCHECKED,
+    )
+    file_checked_at = models.DateTimeField(_("file checked at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -295,7 +311,7 @@ class EstimationRun(models.Model):
     period_end = models.DateField(_("monitoring period end"))
     price_cny_per_t_co2e = models.DecimalField(
         _("carbon price (CNY per t CO2e)"),
-        max_digits=10,
+        max_digits=quantities.MAX_PRICE_DIGITS,
         decimal_places=2,
         null=True,
         blank=True,
@@ -352,6 +368,25 @@ class EstimationRun(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    # Outbox and liveness: when the run was last handed to the broker (a
+    # periodic task re-sends queued runs no worker took), how many times a
+    # worker started it (the attempt that owns it) and its worker's last sign
+    # of life (the sweep re-queues or fails runs whose worker went silent).
+    queued_at = models.DateTimeField(_("queued at"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
+    retry_of = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="retries",
+        verbose_name=_("retry of"),
+    )
+    # Drawn by the run's task once the results are stored.
+    landcover_picture = models.FileField(
+        _("land-cover picture"), upload_to="runs/%Y/%m/", blank=True
+    )
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -366,9 +401,22 @@ class EstimationRun(models.Model):
                 condition=models.Q(progress__lte=100), name="run_progress_percent"
             ),
         ]
+        indexes = [
+            models.Index(
+                fields=["status", "heartbeat_at"], name="run_status_heartbeat"
+            ),
+            models.Index(fields=["status", "queued_at"], name="run_status_queued"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.project.code if self.project else ''}"
+
+    @property
+    def failure_reason(self) -> str:
+        """Why the run failed, in the reader's language where the code is one
+        of the run's own (the stored message is in the worker's language)."""
+        known = RUN_FAILURE_MESSAGES.get(self.error_code)
+        return str(known) if known is not None else self.error_message
 
 
 class EcosystemResult(models.Model):

@@ -166,6 +166,14 @@ def can_submit_for(user: User, run: EstimationRun) -> bool:
     return is_staff_of(user, run.organization)
 
 
+def can_retry(user: User, run: EstimationRun) -> bool:
+    """A failed run may be retried by whoever may create a run for its
+    organization: its bureau staff, or a registry admin."""
+    return run.status == EstimationRun.Status.FAILED and (
+        is_staff_of(user, run.organization) or has_role(user, Role.REGISTRY_ADMIN)
+    )
+
+
 def list_resubmittable_runs(*, verification: Verification) -> QuerySet[EstimationRun]:
     """Finished runs of the rejected verification's project, newest first: the
     revised run (or the same one, once what the verifier asked for is done)."""

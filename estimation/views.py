@@ -3,7 +3,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -19,11 +19,18 @@ from estimation.forms import (
     RunForm,
     SubmitVerificationForm,
 )
-from estimation.maps import render_landcover_png
-from estimation.models import Ecosystem, EstimationRun, Verification, percent_text
+from estimation.maps import ECOSYSTEM_COLOURS
+from estimation.models import (
+    Ecosystem,
+    EstimationRun,
+    LandCoverDataset,
+    Verification,
+    percent_text,
+)
 from estimation.selectors import (
     can_decide_verification,
     can_issue,
+    can_retry,
     can_submit_for,
     current_fingerprint,
     get_default_methodology,
@@ -39,7 +46,7 @@ from estimation.selectors import (
 )
 from estimation.services.datasets import upload_landcover_dataset
 from estimation.services.issuance import issue_verification
-from estimation.services.runs import create_run
+from estimation.services.runs import create_run, retry_run
 from estimation.services.verification import (
     approve_verification,
     reject_verification,
@@ -54,17 +61,6 @@ from registry.selectors import (
     list_user_organizations,
     list_visible_documents,
 )
-
-ECOSYSTEM_COLOURS = {
-    "forest": "#2f7d32",
-    "farmland": "#e0b64a",
-    "grassland": "#9ccc65",
-    "wetland": "#26a69a",
-    "water": "#1e88e5",
-    "desert": "#bcaaa4",
-    "built_up": "#e53935",
-    "other": "#9e9e9e",
-}
 
 
 def _staff_required(user) -> None:
@@ -174,7 +170,9 @@ def _run_or_404(request, pk) -> EstimationRun:
 
 
 def _run_context(run: EstimationRun) -> dict:
-    """The table, chart and map of a run: shared by its page and the verifier's."""
+    """The table, chart and map of a run: shared by its page and the verifier's.
+    Reads no file: the land-cover picture was drawn by the run's task and the
+    files' checks were recorded by theirs."""
     results = list(run.results.all())
     largest = max((abs(row.sink_t_co2e_per_year) for row in results), default=0)
     bars = [
@@ -201,11 +199,18 @@ def _run_context(run: EstimationRun) -> dict:
                     "url": reverse("estimation:run-landcover", args=[run.pk]),
                     "bounds": _bounds(run),
                 }
-                if run.status == EstimationRun.Status.SUCCEEDED
-                and run.dataset.kind == "raster"
+                if run.landcover_picture
                 else None
             ),
         },
+        "picture_pending": run.status == EstimationRun.Status.SUCCEEDED
+        and run.dataset.kind == LandCoverDataset.Kind.RASTER
+        and not run.landcover_picture,
+        "run_datasets": [
+            dataset
+            for dataset in (run.dataset, run.baseline_dataset)
+            if dataset is not None
+        ],
     }
 
 
@@ -223,6 +228,7 @@ def _render_run(request, run, *, submit_form=None, status=200):
             }
         )
     context["verifications"] = list_verifications(user=request.user).filter(run=run)
+    context["can_retry"] = can_retry(request.user, run)
     return render(request, "estimation/run_detail.html", context, status=status)
 
 
@@ -245,19 +251,41 @@ def run_status(request, pk):
             "status": run.status,
             "status_label": run.get_status_display(),
             "progress": run.progress,
-            "error": run.error_message,
+            "error": run.failure_reason,
         }
     )
 
 
 @login_required
+@require_POST
+def run_retry(request, pk):
+    run = _run_or_404(request, pk)
+    try:
+        retry = retry_run(actor=request.user, run=run)
+    except ValidationError as error:  # the run's state: shown on its page
+        for message in error.messages:
+            messages.error(request, message)
+        return redirect("estimation:run-detail", pk=run.pk)
+    messages.success(
+        request,
+        _("Run #%(run)s is queued again as run #%(retry)s.")
+        % {"run": run.pk, "retry": retry.pk},
+    )
+    return redirect("estimation:run-detail", pk=retry.pk)
+
+
+@login_required
 @require_GET
 def run_landcover_png(request, pk):
+    """The picture the run's task drew (a small PNG, not the land-cover file)."""
     run = _run_or_404(request, pk)
-    if run.status != EstimationRun.Status.SUCCEEDED or run.dataset.kind != "raster":
-        raise Http404
-    png = render_landcover_png(run, colours=ECOSYSTEM_COLOURS)
-    response = HttpResponse(png, content_type="image/png")
+    if not run.landcover_picture:
+        raise Http404(_("The land-cover picture is not ready."))
+    try:
+        picture = run.landcover_picture.open("rb")
+    except OSError:
+        raise Http404(_("The land-cover picture is not ready.")) from None
+    response = FileResponse(picture, content_type="image/png")
     response["Cache-Control"] = "private, max-age=86400"
     return response
 
@@ -420,15 +448,19 @@ def _render_verification(
             "blocks_issuance": current != (verification.fingerprint or run.fingerprint)
             and verification.status
             in (Verification.Status.SUBMITTED, Verification.Status.APPROVED),
+            # As recorded by the file-check task: issuance re-hashes the files.
+            "file_problem": any(
+                dataset.file_status
+                in (
+                    LandCoverDataset.FileStatus.DIFFERS,
+                    LandCoverDataset.FileStatus.MISSING,
+                )
+                for dataset in context["run_datasets"]
+            ),
             "preview": preview_issuance(
                 verification,
                 buffer_share=verification.buffer_share,
             ),
-            "run_datasets": [
-                dataset
-                for dataset in (run.dataset, run.baseline_dataset)
-                if dataset is not None
-            ],
             "share_percent": percent_text(
                 verification.buffer_share
                 if verification.buffer_share is not None

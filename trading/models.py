@@ -157,7 +157,11 @@ class TradeRequest(models.Model):
     )
     vintage = models.PositiveSmallIntegerField(_("vintage"), null=True, blank=True)
     price_per_tonne = models.DecimalField(
-        _("price per t CO2e"), max_digits=12, decimal_places=2, null=True, blank=True
+        _("price per t CO2e"),
+        max_digits=quantities.MAX_PRICE_DIGITS,
+        decimal_places=2,
+        null=True,
+        blank=True,
     )
     currency = models.CharField(_("currency"), max_length=3, default="CNY")
     beneficiary = models.CharField(_("beneficiary"), max_length=200, blank=True)
@@ -306,7 +310,11 @@ class LedgerEntry(models.Model):
         Account, on_delete=models.PROTECT, related_name="entries_in"
     )
     price_per_tonne = models.DecimalField(
-        _("price per t CO2e"), max_digits=12, decimal_places=2, null=True, blank=True
+        _("price per t CO2e"),
+        max_digits=quantities.MAX_PRICE_DIGITS,
+        decimal_places=2,
+        null=True,
+        blank=True,
     )
     currency = models.CharField(_("currency"), max_length=3, blank=True)
     trade_request = models.ForeignKey(

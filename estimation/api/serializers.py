@@ -3,6 +3,7 @@
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from api.fields import PriceField
 from estimation.models import (
     ClassMapping,
     ClassScheme,
@@ -89,6 +90,8 @@ class LandCoverDatasetSerializer(serializers.ModelSerializer):
             "original_name",
             "size_bytes",
             "sha256",
+            "file_status",
+            "file_checked_at",
             "class_field",
             "crs",
             "description",
@@ -152,6 +155,8 @@ class EstimationRunSerializer(serializers.ModelSerializer):
 
     project = serializers.SlugRelatedField(slug_field="code", read_only=True)
     results = EcosystemResultSerializer(many=True, read_only=True)
+    # In the caller's language (the stored text is in the worker's).
+    error_message = serializers.CharField(source="failure_reason", read_only=True)
 
     class Meta:
         model = EstimationRun
@@ -169,6 +174,8 @@ class EstimationRunSerializer(serializers.ModelSerializer):
             "progress",
             "error_code",
             "error_message",
+            "attempts",
+            "retry_of",
             "fingerprint",
             "boundary_area_ha",
             "covered_area_ha",
@@ -200,13 +207,7 @@ class RunCreateSerializer(serializers.Serializer):
     )
     period_start = serializers.DateField()
     period_end = serializers.DateField()
-    price_cny_per_t_co2e = serializers.DecimalField(
-        max_digits=10,
-        decimal_places=2,
-        min_value=0,
-        required=False,
-        allow_null=True,
-    )
+    price_cny_per_t_co2e = PriceField(required=False, allow_null=True)
 
     # Field -> (the view's queryset in the context, lookup, message if absent).
     CHOICES = {

@@ -36,7 +36,7 @@ from estimation.selectors import (
 )
 from estimation.services.datasets import upload_landcover_dataset
 from estimation.services.issuance import issue_verification
-from estimation.services.runs import create_run
+from estimation.services.runs import create_run, retry_run
 from estimation.services.verification import (
     approve_verification,
     reject_verification,
@@ -185,6 +185,17 @@ class EstimationRunViewSet(ReadMixin, ApiViewSet):
             price_cny_per_t_co2e=data.get("price_cny_per_t_co2e"),
         )
         return Response(self.get_serializer(run).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={201: EstimationRunSerializer})
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        """Queue a failed run again: a new run with the same inputs and
+        fingerprint, its ``retry_of`` the failed run, which is kept as it is
+        (409 ``run_not_failed`` for a run that did not fail). Who may: whoever
+        may create a run for its organization."""
+        retry = retry_run(actor=request.user, run=self._run())
+        found = get_run_for_user(user=request.user, pk=retry.pk)
+        return Response(self.get_serializer(found).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=IssueSerializer, responses=VerificationSerializer)
     @action(detail=True, methods=["post"])

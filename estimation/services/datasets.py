@@ -4,6 +4,7 @@ stored on the dataset: fingerprints use the stored hash; only issuance reads
 the file again (``stored_file_sha256``)."""
 
 import hashlib
+import logging
 import tempfile
 from pathlib import Path
 
@@ -12,14 +13,19 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from common import geodesy
+from common.storage import is_disk_full, save_field_file, storage_full
 from estimation import area, fingerprints, landuse
 from estimation.errors import area_error_message
 from estimation.models import ClassScheme, LandCoverDataset
 from estimation.services.permissions import require_staff_of
+from estimation.services.runs import BROKER_ERRORS
 from registry.models import Organization, User
+
+logger = logging.getLogger(__name__)
 
 RASTER_EXTENSIONS = (".tif", ".tiff")
 VECTOR_EXTENSIONS = (".gpkg", ".zip")
@@ -43,18 +49,23 @@ def _store_upload(
     path = Path(workdir.name) / f"upload{suffix}"
     digest = hashlib.sha256()
     written = 0
-    with path.open("wb") as target:
-        for chunk in uploaded.chunks():
-            written += len(chunk)
-            if written > limit:
-                workdir.cleanup()
-                raise ValidationError(
-                    _("The file is larger than the %(limit)d MB limit.")
-                    % {"limit": limit // (1024 * 1024)},
-                    code="file_too_large",
-                )
-            digest.update(chunk)
-            target.write(chunk)
+    try:
+        with path.open("wb") as target:
+            for chunk in uploaded.chunks():
+                written += len(chunk)
+                if written > limit:
+                    raise ValidationError(
+                        _("The file is larger than the %(limit)d MB limit.")
+                        % {"limit": limit // (1024 * 1024)},
+                        code="file_too_large",
+                    )
+                digest.update(chunk)
+                target.write(chunk)
+    except (ValidationError, OSError) as error:
+        workdir.cleanup()
+        if isinstance(error, OSError) and is_disk_full(error):
+            raise storage_full(uploaded.name or "") from error
+        raise
     return path, digest.hexdigest(), workdir
 
 
@@ -116,8 +127,11 @@ def upload_landcover_dataset(
         )
         dataset.full_clean(exclude=["file"])
         with path.open("rb") as handle:
-            dataset.file.save(f"{sha256[:16]}{suffix}", File(handle), save=False)
+            save_field_file(
+                dataset.file, f"{sha256[:16]}{suffix}", File(handle), shown_name=name
+            )
         dataset.save()
+        transaction.on_commit(lambda: schedule_dataset_check(dataset.pk), robust=True)
         return dataset
     finally:
         workdir.cleanup()
@@ -156,3 +170,56 @@ def stored_file_sha256(dataset: LandCoverDataset) -> str:
             return fingerprints.file_sha256(handle)
     except (OSError, ValueError):
         return MISSING_FILE
+
+
+def check_dataset_file(*, dataset_id: int) -> str:
+    """Re-hash a dataset's stored file (a task; never in a request) and record
+    whether it still holds the bytes hashed at upload. A file that differs or
+    is missing is logged at ERROR: issuance from it is refused."""
+    dataset = LandCoverDataset.objects.get(pk=dataset_id)
+    stored = stored_file_sha256(dataset)
+    if stored == MISSING_FILE:
+        outcome = LandCoverDataset.FileStatus.MISSING
+    elif stored == dataset.sha256:
+        outcome = LandCoverDataset.FileStatus.MATCHES
+    else:
+        outcome = LandCoverDataset.FileStatus.DIFFERS
+    LandCoverDataset.objects.filter(pk=dataset.pk).update(
+        file_status=outcome, file_checked_at=timezone.now()
+    )
+    if outcome != LandCoverDataset.FileStatus.MATCHES:
+        logger.error(
+            "Land-cover dataset %s: the stored file %s is %s (SHA-256 at upload %s).",
+            dataset.pk,
+            dataset.file.name,
+            outcome,
+            dataset.sha256,
+        )
+    return outcome
+
+
+def schedule_dataset_check(dataset_id: int) -> bool:
+    """Queue a re-check of one dataset's file; a broker that is down is logged
+    (the weekly re-check catches up). True if the broker took it."""
+    from estimation.tasks import check_dataset_file_task  # it imports this module
+
+    try:
+        check_dataset_file_task.delay(dataset_id)
+    except BROKER_ERRORS:
+        logger.exception(
+            "The file check of land-cover dataset %s could not be queued.", dataset_id
+        )
+        return False
+    return True
+
+
+def schedule_dataset_checks() -> int:
+    """Queue a re-check of every dataset's file, one task each (weekly)."""
+    queued = 0
+    for dataset_id in LandCoverDataset.objects.order_by("pk").values_list(
+        "pk", flat=True
+    ):
+        if not schedule_dataset_check(dataset_id):
+            break
+        queued += 1
+    return queued

@@ -2,22 +2,42 @@
 version), execute (measure, compute, store the table) and new methodology
 versions. A run's inputs are fingerprinted before it starts
 (``estimation.fingerprints``, the same path ``manage.py estimate`` takes);
-``execute_run`` is safe to retry (a finished run is left as it is)."""
+``execute_run`` is safe to deliver twice: only the attempt that claimed a
+queued run computes it and stores its results.
 
-from datetime import date
+Runs always end. Queuing is an outbox: the run row is written first and the
+task is sent after commit; a broker that is down leaves the run queued, and
+``redispatch_queued_runs`` sends it again. Any exception ends a run as failed
+with a translated reason. A run whose worker went silent (no heartbeat) is
+re-queued once by ``sweep_stale_runs``, then failed with an alert."""
+
+import logging
+import time
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import kombu.exceptions
+import redis.exceptions
 import shapely
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.contrib.gis.geos import MultiPolygon
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.core.files.base import ContentFile
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from common import geodesy, quantities
-from estimation import area, calculations, fingerprints, landuse
-from estimation.errors import area_error_message, calculation_error_message
+from common.errors import StateConflict, checked
+from estimation import area, calculations, fingerprints, landuse, maps
+from estimation.errors import (
+    area_error_message,
+    calculation_error_message,
+    run_failure_message,
+)
 from estimation.models import (
     ClassScheme,
     Coefficient,
@@ -32,7 +52,19 @@ from registry.models import Organization, Project, User
 from registry.roles import Role
 from registry.selectors import has_role
 
+logger = logging.getLogger(__name__)
+
 PROGRESS_STEP = 5  # percent between progress writes
+# A run is computed at most this many times: the first attempt and one more
+# after its worker was lost; then the sweep fails it.
+MAX_ATTEMPTS = 2
+# What sending a task raises while the broker is down or unreachable.
+BROKER_ERRORS = (
+    kombu.exceptions.OperationalError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    OSError,
+)
 
 
 @transaction.atomic
@@ -46,7 +78,7 @@ def create_run(
     project: Project | None = None,
     boundary: MultiPolygon | None = None,
     organization: Organization | None = None,
-    price_cny_per_t_co2e: Decimal | None = None,
+    price_cny_per_t_co2e: Decimal | str | None = None,
     baseline_dataset: LandCoverDataset | None = None,
 ) -> EstimationRun:
     """Queue an estimate of ``project``'s boundary (or an ad-hoc ``boundary`` for
@@ -59,9 +91,14 @@ def create_run(
             _("Choose a project or give a boundary."), code="boundary"
         )
     require_staff_of(actor, organization)
-    if price_cny_per_t_co2e is not None and price_cny_per_t_co2e < 0:
-        raise ValidationError(
-            {"price_cny_per_t_co2e": _("The carbon price cannot be negative.")}
+    if price_cny_per_t_co2e in ("", None):
+        price_cny_per_t_co2e = None
+    else:
+        price_cny_per_t_co2e = checked(
+            quantities.parse_price,
+            price_cny_per_t_co2e,
+            field="price_cny_per_t_co2e",
+            currency="CNY",
         )
     if period_end < period_start:
         raise ValidationError(
@@ -99,6 +136,7 @@ def create_run(
         inputs=inputs,
         fingerprint=fingerprints.fingerprint(inputs),
         created_by=actor,
+        queued_at=timezone.now(),
     )
     run.full_clean()
     run.save()
@@ -106,17 +144,80 @@ def create_run(
         Methodology.objects.filter(pk=methodology.pk, frozen_at=None).update(
             frozen_at=timezone.now()
         )
-    from estimation.tasks import execute_run_task  # the task imports this module
-
-    transaction.on_commit(lambda: execute_run_task.delay(run.pk))
+    _dispatch_on_commit(run.pk)
     return run
 
 
-def _record_progress(run_id: int, fraction: float, last: list[int]) -> None:
-    percent = min(99, int(fraction * 100))
-    if percent >= last[0] + PROGRESS_STEP:
-        last[0] = percent
-        EstimationRun.objects.filter(pk=run_id).update(progress=percent)
+def _dispatch_on_commit(run_id: int) -> None:
+    transaction.on_commit(lambda: dispatch_run(run_id), robust=True)
+
+
+def dispatch_run(run_id: int) -> bool:
+    """Hand a queued run to the broker. A broker that is down is logged and the
+    run stays queued for ``redispatch_queued_runs``: the caller still gets its
+    answer. True if the broker took it."""
+    from estimation.tasks import execute_run_task  # the task imports this module
+
+    try:
+        execute_run_task.delay(run_id)
+    except BROKER_ERRORS:
+        logger.exception(
+            "Estimation run %s could not be sent to the broker; it stays queued "
+            "and is sent again once the broker answers.",
+            run_id,
+        )
+        return False
+    return True
+
+
+def redispatch_queued_runs(*, now=None) -> int:
+    """Send again the queued runs that no worker took within
+    ``ESTIMATION_RUN_DISPATCH_GRACE`` minutes (the broker was down, or lost the
+    message). Harmless if the first message arrives after all: a worker
+    computes only a run that is still queued. Returns how many were sent."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(minutes=settings.ESTIMATION_RUN_DISPATCH_GRACE)
+    waiting = list(
+        EstimationRun.objects.filter(status=EstimationRun.Status.QUEUED)
+        .filter(
+            Q(queued_at__lt=cutoff) | Q(queued_at__isnull=True, created_at__lt=cutoff)
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:500]
+    )
+    sent = 0
+    for run_id in waiting:
+        if not dispatch_run(run_id):
+            break  # still down: this run and the rest are due at the next pass
+        EstimationRun.objects.filter(
+            pk=run_id, status=EstimationRun.Status.QUEUED
+        ).update(queued_at=now)
+        sent += 1
+    if waiting:
+        logger.warning("Re-sent %s of %s waiting estimation runs.", sent, len(waiting))
+    return sent
+
+
+class _Progress:
+    """Writes a run's progress every PROGRESS_STEP percent, and its heartbeat at
+    least every ESTIMATION_RUN_HEARTBEAT_SECONDS while the engine reports; only
+    while this attempt still owns the run."""
+
+    def __init__(self, run_id: int, attempt: int):
+        self.run_id, self.attempt = run_id, attempt
+        self.percent = 0
+        self.beaten = time.monotonic()
+        self.interval = settings.ESTIMATION_RUN_HEARTBEAT_SECONDS
+
+    def __call__(self, fraction: float) -> None:
+        percent = min(99, int(fraction * 100))
+        now = time.monotonic()
+        if percent < self.percent + PROGRESS_STEP and now - self.beaten < self.interval:
+            return
+        self.percent, self.beaten = max(self.percent, percent), now
+        EstimationRun.objects.filter(
+            pk=self.run_id, status=EstimationRun.Status.RUNNING, attempts=self.attempt
+        ).update(progress=self.percent, heartbeat_at=timezone.now())
 
 
 def measure_classes(
@@ -211,21 +312,18 @@ def _stock_pools(methodology: Methodology) -> dict[str, dict[str, Decimal]]:
 
 
 def execute_run(*, run_id: int) -> EstimationRun:
-    """Compute a queued run and store its table; failures are stored on the run
-    with a translated reason. Safe to call again: finished runs are returned."""
-    with transaction.atomic():
-        run = EstimationRun.objects.select_for_update().get(pk=run_id)
-        if run.status in (EstimationRun.Status.SUCCEEDED, EstimationRun.Status.FAILED):
-            return run
-        run.status = EstimationRun.Status.RUNNING
-        run.started_at = timezone.now()
-        run.progress = 0
-        run.save(update_fields=["status", "started_at", "progress"])
-    last = [0]
+    """Compute a queued run and store its table. Any failure ends the run as
+    failed with a translated reason (and, unless it lies in the inputs, an
+    ERROR log). Only a queued run is taken (a run already started by another
+    attempt, or finished, is returned as it is); the attempt that takes it is
+    the only one whose results are stored."""
+    run = _claim(run_id)
+    if run is None:
+        return EstimationRun.objects.get(pk=run_id)
+    attempt = run.attempts
     try:
-        outcome = _compute(
-            run, lambda fraction: _record_progress(run.pk, fraction, last)
-        )
+        outcome = _compute(run, _Progress(run.pk, attempt))
+        stored = _store_results(run, attempt, *outcome)
     except (
         area.AreaError,
         calculations.CalculationError,
@@ -236,17 +334,236 @@ def execute_run(*, run_id: int) -> EstimationRun:
             if isinstance(error, calculations.CalculationError)
             else area_error_message(error)
         )
-        EstimationRun.objects.filter(pk=run.pk).update(
-            status=EstimationRun.Status.FAILED,
-            error_code=error.code,
-            error_message=message,
-            finished_at=timezone.now(),
-        )
-        run.refresh_from_db()
-        return run
-    _store_results(run, *outcome)
-    run.refresh_from_db()
+        _fail(run.pk, attempt, code=error.code, message=message)
+    except Exception as error:  # whatever it is, the run must end
+        logger.exception("Estimation run %s (attempt %s) failed.", run.pk, attempt)
+        code = failure_code(error)
+        _fail(run.pk, attempt, code=code, message=run_failure_message(code))
+    else:
+        if stored:
+            store_landcover_picture(run.pk)
+    return EstimationRun.objects.get(pk=run_id)
+
+
+def failure_code(error: BaseException) -> str:
+    """The stored code for an unexpected exception (the reason shown is
+    ``estimation.errors.RUN_FAILURE_MESSAGES``)."""
+    if isinstance(error, SoftTimeLimitExceeded):
+        return "time_limit"
+    if isinstance(error, MemoryError):
+        return "out_of_memory"
+    if isinstance(error, DatabaseError):
+        return "database_error"
+    if isinstance(error, OSError):
+        return "io_error"
+    return "internal_error"
+
+
+@transaction.atomic
+def _claim(run_id: int) -> EstimationRun | None:
+    """Take a queued run for one more attempt; None if it is not queued."""
+    run = EstimationRun.objects.select_for_update().get(pk=run_id)
+    if run.status != EstimationRun.Status.QUEUED:
+        logger.info("Estimation run %s is %s: not started again.", run_id, run.status)
+        return None
+    now = timezone.now()
+    run.status = EstimationRun.Status.RUNNING
+    run.attempts += 1
+    run.started_at = run.heartbeat_at = now
+    run.progress = 0
+    run.save(
+        update_fields=["status", "attempts", "started_at", "heartbeat_at", "progress"]
+    )
     return run
+
+
+def _fail(run_id: int, attempt: int, *, code: str, message: str) -> None:
+    """End this attempt's run as failed (a later attempt that took the run over
+    is left alone). If even that write fails, the run stays running and the
+    sweep ends it once its heartbeat is stale."""
+    if not connection.in_atomic_block:
+        connection.close_if_unusable_or_obsolete()  # a broken connection reconnects
+    now = timezone.now()
+    try:
+        EstimationRun.objects.filter(
+            pk=run_id, status=EstimationRun.Status.RUNNING, attempts=attempt
+        ).update(
+            status=EstimationRun.Status.FAILED,
+            error_code=code,
+            error_message=message,
+            finished_at=now,
+            heartbeat_at=now,
+        )
+    except DatabaseError:
+        logger.exception(
+            "Estimation run %s failed and the failure could not be recorded; the "
+            "sweep will end it.",
+            run_id,
+        )
+
+
+def store_landcover_picture(run_id: int) -> None:
+    """Draw a succeeded raster run's land-cover picture and keep it on the run
+    (pages serve the stored file). A picture that cannot be drawn is logged;
+    the run's results stand."""
+    run = EstimationRun.objects.select_related("dataset__scheme").get(pk=run_id)
+    if (
+        run.status != EstimationRun.Status.SUCCEEDED
+        or run.dataset.kind != LandCoverDataset.Kind.RASTER
+    ):
+        return
+    try:
+        png = maps.render_landcover_png(run, colours=maps.ECOSYSTEM_COLOURS)
+        run.landcover_picture.save(
+            f"run-{run.pk}-landcover.png", ContentFile(png), save=False
+        )
+    except Exception:  # a missing picture must not fail the run
+        logger.exception("The land-cover picture of run %s could not be made.", run_id)
+        return
+    EstimationRun.objects.filter(pk=run.pk).update(
+        landcover_picture=run.landcover_picture.name
+    )
+
+
+def sweep_stale_runs(*, now=None) -> dict[str, list[int]]:
+    """Running runs whose worker gave no sign of life for
+    ``ESTIMATION_RUN_STALE_AFTER`` minutes: re-queued for a second attempt, or
+    failed (with an alert to the registry admins) if that was the second."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(minutes=settings.ESTIMATION_RUN_STALE_AFTER)
+    stale = list(
+        EstimationRun.objects.filter(status=EstimationRun.Status.RUNNING)
+        .filter(
+            Q(heartbeat_at__lt=cutoff)
+            | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    swept: dict[str, list[int]] = {"requeued": [], "failed": []}
+    for run_id in stale:
+        outcome = _sweep_one(run_id, cutoff=cutoff, now=now)
+        if outcome is not None:
+            swept[outcome].append(run_id)
+    return swept
+
+
+@transaction.atomic
+def _sweep_one(run_id: int, *, cutoff, now) -> str | None:
+    run = EstimationRun.objects.select_for_update().get(pk=run_id)
+    last_sign = run.heartbeat_at or run.started_at
+    if run.status != EstimationRun.Status.RUNNING or (
+        last_sign is not None and last_sign >= cutoff
+    ):
+        return None  # it moved on since it was listed
+    if run.attempts < MAX_ATTEMPTS:
+        run.status = EstimationRun.Status.QUEUED
+        run.progress = 0
+        run.queued_at = now
+        run.save(update_fields=["status", "progress", "queued_at"])
+        _dispatch_on_commit(run.pk)
+        logger.warning(
+            "Estimation run %s: no heartbeat since %s (attempt %s); re-queued.",
+            run.pk,
+            last_sign,
+            run.attempts,
+        )
+        return "requeued"
+    run.status = EstimationRun.Status.FAILED
+    run.error_code = "worker_lost"
+    run.error_message = run_failure_message("worker_lost")
+    run.finished_at = now
+    run.save(update_fields=["status", "error_code", "error_message", "finished_at"])
+    logger.error(
+        "Estimation run %s failed: its worker stopped (no heartbeat since %s, "
+        "attempt %s of %s).",
+        run.pk,
+        last_sign,
+        run.attempts,
+        MAX_ATTEMPTS,
+    )
+    _alert_run_failed_by_sweep(run)
+    return "failed"
+
+
+def _alert_run_failed_by_sweep(run: EstimationRun) -> None:
+    from registry.models import Alert
+    from registry.services import raise_alert
+
+    raise_alert(
+        kind=Alert.Kind.RUN_FAILED_BY_SWEEP,
+        key=f"run:{run.pk}",
+        params={"run": run.pk, "attempts": run.attempts, "reason": run.error_code},
+    )
+
+
+@transaction.atomic
+def retry_run(*, actor: User, run: EstimationRun) -> EstimationRun:
+    """A new run with the failed run's inputs and fingerprint, linked to it
+    (``retry_of``); the failed run is kept as it is. Who may: whoever may
+    create a run for its organization."""
+    require_staff_of(actor, run.organization)
+    failed = EstimationRun.objects.select_for_update().get(pk=run.pk)
+    if failed.status != EstimationRun.Status.FAILED:
+        raise StateConflict(
+            _("Run #%(run)s has not failed: only a failed run can be retried.")
+            % {"run": failed.pk},
+            code="run_not_failed",
+        )
+    pending = (
+        failed.retries.exclude(status=EstimationRun.Status.FAILED)
+        .order_by("pk")
+        .first()
+    )
+    if pending is not None:
+        raise StateConflict(
+            _("Run #%(run)s has already been retried as run #%(retry)s.")
+            % {"run": failed.pk, "retry": pending.pk},
+            code="already_retried",
+        )
+    if _fingerprint_for_retry(failed) != failed.fingerprint:
+        raise StateConflict(
+            _(
+                "The inputs of run #%(run)s have changed since it was made (its "
+                "land-cover map, class scheme or methodology): make a new run "
+                "instead."
+            )
+            % {"run": failed.pk},
+            code="inputs_changed",
+        )
+    retry = EstimationRun.objects.create(
+        project=failed.project,
+        organization=failed.organization,
+        boundary=failed.boundary,
+        dataset=failed.dataset,
+        baseline_dataset=failed.baseline_dataset,
+        methodology=failed.methodology,
+        period_start=failed.period_start,
+        period_end=failed.period_end,
+        price_cny_per_t_co2e=failed.price_cny_per_t_co2e,
+        inputs=failed.inputs,
+        fingerprint=failed.fingerprint,
+        created_by=actor,
+        retry_of=failed,
+        queued_at=timezone.now(),
+    )
+    _dispatch_on_commit(retry.pk)
+    return retry
+
+
+def _fingerprint_for_retry(run: EstimationRun) -> str:
+    """The fingerprint a new run of the same boundary (as the run stored it)
+    would get now, with this engine."""
+    return fingerprints.fingerprint(
+        fingerprints.estimate_inputs(
+            boundary_wkb=bytes(run.boundary.wkb),
+            landcover=dataset_inputs(run.dataset),
+            baseline=dataset_inputs(run.baseline_dataset),
+            methodology=methodology_inputs(run.methodology),
+            period=(run.period_start, run.period_end),
+            price=run.price_cny_per_t_co2e,
+        )
+    )
 
 
 def _compute(run: EstimationRun, progress):
@@ -285,10 +602,20 @@ def _compute(run: EstimationRun, progress):
 
 
 @transaction.atomic
-def _store_results(run: EstimationRun, estimate, parts: dict) -> None:
+def _store_results(run: EstimationRun, attempt: int, estimate, parts: dict) -> bool:
+    """Store the table if this attempt still owns the run (the sweep may have
+    handed it to another); False if it does not."""
     run = EstimationRun.objects.select_for_update().get(pk=run.pk)
-    if run.status != EstimationRun.Status.RUNNING:
-        return
+    if run.status != EstimationRun.Status.RUNNING or run.attempts != attempt:
+        logger.warning(
+            "Estimation run %s: attempt %s finished after the run was handed on "
+            "(now %s, attempt %s); its results are discarded.",
+            run.pk,
+            attempt,
+            run.status,
+            run.attempts,
+        )
+        return False
     run.results.all().delete()
     EcosystemResult.objects.bulk_create(
         EcosystemResult(
@@ -323,8 +650,9 @@ def _store_results(run: EstimationRun, estimate, parts: dict) -> None:
     run.total_value_cny_period = estimate.totals.value_cny_period
     run.status = EstimationRun.Status.SUCCEEDED
     run.progress = 100
-    run.finished_at = timezone.now()
+    run.finished_at = run.heartbeat_at = timezone.now()
     run.save()
+    return True
 
 
 @transaction.atomic

@@ -34,6 +34,7 @@ WRITES = [
     ("post", "/landcover-datasets/", "dataset"),
     ("post", "/estimation-runs/", "run"),
     ("post", "/estimation-runs/{run}/issue/", {}),
+    ("post", "/estimation-runs/{run}/retry/", {}),
     ("post", "/verifications/", "verification"),
     ("post", "/verifications/{verification}/approve/", {"reasons": "x"}),
     ("post", "/verifications/{verification}/reject/", {"reasons": "x"}),

@@ -72,7 +72,7 @@ def test_staff_upload_land_cover_and_run_an_estimate_through_the_pages(
     assert (status["status"], status["progress"]) == ("succeeded", 100)
     png = client.get(reverse("estimation:run-landcover", args=[run.pk]))
     assert png["Content-Type"] == "image/png"
-    assert png.content.startswith(b"\x89PNG")
+    assert b"".join(png.streaming_content).startswith(b"\x89PNG")
     rows = client.get(reverse("estimation:run-csv", args=[run.pk])).content.decode()
     assert rows.startswith("\ufeffrank,ecosystem,area_ha")
     assert "forest" in rows and run.fingerprint in rows

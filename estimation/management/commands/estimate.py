@@ -20,6 +20,7 @@ from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
 
 from common import quantities
+from common.errors import quantity_message
 from common.spreadsheets import csv_writer
 from estimation import area, calculations, fingerprints, landuse
 from estimation.errors import area_error_message
@@ -113,15 +114,15 @@ class Command(BaseCommand):
         methodology = self._methodology(options["methodology"])
         try:
             price = (
-                calculations.decimal_from(options["price"], name="price")
+                quantities.parse_price(options["price"], "CNY")
                 if options["price"] is not None
                 else None
             )
             period, years = self._period(options)
+        except quantities.QuantityError as error:
+            raise CommandError(quantity_message(error)) from None
         except calculations.CalculationError as error:
             raise CommandError(str(error)) from None
-        if price is not None and price < 0:
-            raise CommandError("The carbon price cannot be negative.")
 
         boundary_path = Path(options["boundary"])
         landcover_path = Path(options["landcover"])

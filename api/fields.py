@@ -1,0 +1,27 @@
+"""Serializer fields every app's API shares."""
+
+from rest_framework import serializers
+
+from common import quantities
+from common.errors import quantity_message
+
+
+class PriceField(serializers.DecimalField):
+    """A price per tonne read as the web form's is (common.quantities.parse_price):
+    95.705 is refused with ``price_places``, never rounded."""
+
+    def __init__(self, *, currency: str = "CNY", **kwargs):
+        self.currency = currency
+        super().__init__(
+            max_digits=quantities.MAX_PRICE_DIGITS,
+            decimal_places=quantities.CURRENCY_PLACES[currency],
+            **kwargs,
+        )
+
+    def to_internal_value(self, data):
+        try:
+            return quantities.parse_price(data, self.currency)
+        except quantities.QuantityError as error:
+            raise serializers.ValidationError(
+                quantity_message(error), code=error.code
+            ) from None
