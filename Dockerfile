@@ -8,10 +8,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MEDIA_ROOT=/app/media \
     NUMBA_CACHE_DIR=/tmp/numba-cache
 
+# postgresql-client-15: pg_dump/pg_restore of the server's major version, for
+# manage.py backup and restore.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
        libgdal32 libgeos-c1v5 libproj25 libsqlite3-mod-spatialite gettext curl \
-       fonts-wqy-microhei \
+       fonts-wqy-microhei postgresql-client-15 \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
