@@ -13,14 +13,22 @@ The status comes from the refusal's class (common/errors.py): 409 for a
 400 for a ``DomainError`` or any other ``ValidationError``. No input gives a
 5xx: a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (files apart) is a 413
 (``request_too_large``), an unreadable one a 400 (``bad_request``).
+
+Faults of the server are JSON too, never an HTML page: a database that does
+not answer (restarting, unreachable) is a 503 ``database_unavailable`` with
+``Retry-After``, after which the client repeats the request with the same
+``Idempotency-Key`` (it acts once, whether or not the first try committed); a
+full file storage is a 507 ``storage_full`` (common/storage.py).
 """
 
+import logging
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from django.utils.encoding import force_str
 from django.utils.translation import gettext as _
@@ -30,11 +38,34 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from common.errors import NotPermitted, StateConflict
+from common.storage import StorageFull
+
+logger = logging.getLogger(__name__)
+
+# Seconds a client waits before repeating a request the database could not
+# answer: a PostgreSQL restart or fail-over takes a few.
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_code = "conflict"
+
+
+class DatabaseUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "database_unavailable"
+    default_detail = _lazy(
+        "The registry's database is not answering for a moment. Try again in a "
+        "few seconds; repeat a change with the same Idempotency-Key so that it "
+        "is made only once."
+    )
+    retry_after = DATABASE_RETRY_AFTER_SECONDS
+
+
+class InsufficientStorage(exceptions.APIException):
+    status_code = status.HTTP_507_INSUFFICIENT_STORAGE
+    default_code = "storage_full"
 
 
 class RequestTooLarge(exceptions.APIException):
@@ -147,7 +178,9 @@ def exception_handler(exc, context):
     """DRF's handler, with the services' refusals and Django's exceptions
     mapped, and every error in the one JSON shape."""
     # Before PermissionDenied: a NotPermitted is both, and keeps its code.
-    if isinstance(exc, DjangoValidationError):
+    if isinstance(exc, StorageFull):
+        exc = InsufficientStorage(_drf_detail(exc))
+    elif isinstance(exc, DjangoValidationError):
         exc = _from_refusal(exc)
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(
@@ -157,6 +190,18 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, RequestDataTooBig):
         exc = _request_too_large()
+    elif isinstance(exc, (OperationalError, InterfaceError)):
+        # The connection failed (not a constraint: IntegrityError is neither),
+        # so the request's transaction did not happen or, if the failure hit
+        # its commit, a repeat with the same Idempotency-Key finds its answer.
+        request = context.get("request")
+        logger.error(
+            "Database unavailable during %s %s: %s",
+            getattr(request, "method", "?"),
+            getattr(request, "path", "?"),
+            exc,
+        )
+        exc = DatabaseUnavailable()
     elif isinstance(exc, SuspiciousOperation):
         # Too many fields or files, a malformed multipart body: the input's
         # fault, answered like any bad input.
@@ -172,5 +217,7 @@ def exception_handler(exc, context):
         headers["WWW-Authenticate"] = exc.auth_header
     if getattr(exc, "wait", None):
         headers["Retry-After"] = str(int(exc.wait))
+    if getattr(exc, "retry_after", None):
+        headers["Retry-After"] = str(exc.retry_after)
     set_rollback()
     return Response(_body(exc), status=exc.status_code, headers=headers)
