@@ -11,7 +11,9 @@ beat task.
    state ("holding"), and the serial runs that differ ("serials"). Entries
    that move serials from where the journal before them did not put them are
    reported too ("journal").
-4. Reserved blocks belong to pending requests; settled requests hold none.
+4. Reserved blocks belong to pending requests; settled requests hold none;
+   and no request past its expiry (by more than ``EXPIRY_GRACE``) still holds
+   reserved credits ("expired_reservation").
 5. The journal's hash chain: every entry's hash recomputes, links to the one
    before, and the sequence has no holes.
 6. Every head the registry published (``JournalAnchor``) is signed by one of
@@ -35,12 +37,14 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from operator import itemgetter
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Count, Sum
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from common.errors import field_error
@@ -60,6 +64,10 @@ from trading.replay import BatchReplay, differing_runs
 from trading.serials import gaps_and_overlaps
 
 CHUNK = 5000
+# The expiry task runs every five minutes, and any step on an account releases
+# its expired requests: one past its expiry by less than this may just not have
+# met either yet.
+EXPIRY_GRACE = timedelta(minutes=15)
 
 
 @contextmanager
@@ -104,6 +112,7 @@ class LedgerReport:
     issued: int = 0
     by_state: dict = field(default_factory=dict)
     violations: list = field(default_factory=list)
+    check_id: int | None = None  # the LedgerCheck recording it, if recorded
 
     @property
     def ok(self) -> bool:
@@ -343,6 +352,31 @@ def _check_reservations(report: LedgerReport) -> None:
         )
 
 
+def _check_expired_reservations(report: LedgerReport) -> None:
+    """Reservations outliving their request: pending past its expiry, still
+    holding credits that nothing released."""
+    overdue = (
+        CreditBlock.objects.filter(
+            state=CreditBlock.State.RESERVED,
+            trade_request__status=TradeRequest.Status.PENDING,
+            trade_request__expires_at__lte=timezone.now() - EXPIRY_GRACE,
+        )
+        .values("trade_request", "trade_request__kind", "trade_request__expires_at")
+        .annotate(tonnes=Sum("quantity"))
+        .order_by("trade_request")
+    )
+    for row in overdue:
+        report.violations.append(
+            {
+                "check": "expired_reservation",
+                "request": row["trade_request"],
+                "kind": row["trade_request__kind"],
+                "quantity": row["tonnes"],  # tonnes still reserved
+                "expired_since": row["trade_request__expires_at"].isoformat(),
+            }
+        )
+
+
 def walk_chain() -> Iterator[tuple[LedgerEntry, list[str]]]:
     """Every entry in sequence order with what is wrong with its place in the
     chain (empty if nothing): its sequence, its link to the entry before, its
@@ -437,12 +471,13 @@ def verify_ledger(*, record: bool = True) -> LedgerReport:
     with read_snapshot():
         _check_batches(report)
         _check_reservations(report)
+        _check_expired_reservations(report)
         _check_chain(report)
     # Recorded after the snapshot's read-only transaction has ended.
     if record:
-        LedgerCheck.objects.create(
+        report.check_id = LedgerCheck.objects.create(
             ok=report.ok, summary=report.summary(), violations=report.violations[:1000]
-        )
+        ).pk
     return report
 
 
@@ -450,7 +485,7 @@ def verify_ledger(*, record: bool = True) -> LedgerReport:
 
 MAX_ANCHOR_CHARACTERS = 10_000
 MAX_SEQUENCE = 10**15
-LOWER_HEX_64 = re.compile(r"^[0-9a-f]{64}$")
+LOWER_HEX_64 = re.compile(r"[0-9a-f]{64}")
 # How long the public pages and API reuse one walk of the whole chain for the
 # same journal head (a walk costs time in proportion to the journal). A
 # re-hashed rewrite changes the head and shows at once; contents edited without
@@ -521,7 +556,7 @@ def parse_anchor(data) -> dict:
             "invalid_anchor",
         )
     entry_hash = data.get("entry_hash")
-    if not isinstance(entry_hash, str) or not LOWER_HEX_64.match(entry_hash):
+    if not isinstance(entry_hash, str) or not LOWER_HEX_64.fullmatch(entry_hash):
         raise field_error(
             "entry_hash",
             _("The entry hash must be 64 lowercase hexadecimal digits."),
