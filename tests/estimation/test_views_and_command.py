@@ -191,7 +191,8 @@ def test_estimate_command_writes_csv_and_table(capsys):
     [
         (["--scheme", "nope"], "Unknown class scheme"),
         (["--price", "-5"], "negative"),
-        (["--price", "abc"], "not a number"),
+        (["--price", "abc"], "Enter the price as a number"),
+        (["--price", "95.705"], "at most 2 decimal places"),
         (["--methodology", "missing"], "Unknown methodology"),
     ],
 )
