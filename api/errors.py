@@ -32,7 +32,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from django.utils.encoding import force_str
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -55,7 +55,7 @@ class Conflict(exceptions.APIException):
 class DatabaseUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_code = "database_unavailable"
-    default_detail = _lazy(
+    default_detail = gettext_lazy(
         "The registry's database is not answering for a moment. Try again in a "
         "few seconds; repeat a change with the same Idempotency-Key so that it "
         "is made only once."
@@ -71,7 +71,7 @@ class InsufficientStorage(exceptions.APIException):
 class RequestTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_code = "request_too_large"
-    default_detail = _lazy("The request is too large.")
+    default_detail = gettext_lazy("The request is too large.")
 
 
 def _request_too_large() -> RequestTooLarge:

@@ -13,7 +13,7 @@ unchanged. ``NotPermitted`` is also a ``PermissionDenied``: left uncaught it
 is a 403 page, as Django answers any ``PermissionDenied``."""
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from common.quantities import QuantityError
 
@@ -55,16 +55,18 @@ def field_error(field: str, message: str, code: str) -> DomainError:
 # lives here, once, so a form, the API and a service give the same answer.
 
 _QUANTITY_MESSAGES = {
-    ("tonnes", "not_a_number"): _lazy("Enter a whole number of tonnes."),
-    ("tonnes", "fractional"): _lazy("Credits are whole tonnes: enter a whole number."),
-    ("tonnes", "not_positive"): _lazy("The quantity must be at least 1 tonne."),
-    ("tonnes", "too_large"): _lazy("The quantity is too large."),
-    ("price", "not_a_number"): _lazy("Enter the price as a number, e.g. 95.70."),
-    ("price", "negative"): _lazy("The price cannot be negative."),
-    ("price", "price_places"): _lazy(
+    ("tonnes", "not_a_number"): gettext_lazy("Enter a whole number of tonnes."),
+    ("tonnes", "fractional"): gettext_lazy(
+        "Credits are whole tonnes: enter a whole number."
+    ),
+    ("tonnes", "not_positive"): gettext_lazy("The quantity must be at least 1 tonne."),
+    ("tonnes", "too_large"): gettext_lazy("The quantity is too large."),
+    ("price", "not_a_number"): gettext_lazy("Enter the price as a number, e.g. 95.70."),
+    ("price", "negative"): gettext_lazy("The price cannot be negative."),
+    ("price", "price_places"): gettext_lazy(
         "Give the price to at most %(places)s decimal places, e.g. 95.70."
     ),
-    ("price", "too_large"): _lazy("The price is too large."),
+    ("price", "too_large"): gettext_lazy("The price is too large."),
 }
 
 

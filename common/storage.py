@@ -11,7 +11,7 @@ answers with 507.
 import errno
 import logging
 
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from common.errors import Refusal
 
@@ -29,14 +29,16 @@ def is_disk_full(error: OSError) -> bool:
 
 
 def storage_full(name: str) -> StorageFull:
+    # Lazy, with params: the message is put in words in the language of
+    # whoever reads it (the API's answer, a form, a log), not where it was raised.
     return StorageFull(
-        _(
+        gettext_lazy(
             "The registry's file storage is full, so %(name)s was not saved and "
             "nothing was changed. Please tell the registry operator, then try "
             "again."
-        )
-        % {"name": name},
+        ),
         code="storage_full",
+        params={"name": name},
     )
 
 

@@ -84,3 +84,30 @@ def test_language_switch_overrides_the_browser(client):
     body = client.get("/", HTTP_ACCEPT_LANGUAGE="zh-CN").content.decode()
     assert "Bijie carbon-sink registry" in body
     assert '<html lang="en">' in body
+
+
+def test_translation_functions_keep_names_makemessages_knows():
+    """makemessages extracts only calls of gettext's own names and ``_``: a
+    string marked through another alias (``gettext_lazy as _lazy``) never
+    reaches the catalogue and is shown in English to everyone."""
+    import ast
+
+    base = Path(settings.BASE_DIR)
+    renamed = []
+    for name in SOURCES:
+        source = base / name
+        files = source.rglob("*.py") if source.is_dir() else [source]
+        for path in files:
+            if path.suffix != ".py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if (
+                    isinstance(node, ast.ImportFrom)
+                    and node.module == "django.utils.translation"
+                ):
+                    renamed += [
+                        f"{path.relative_to(base)}: {alias.name} as {alias.asname}"
+                        for alias in node.names
+                        if alias.asname not in (None, "_")
+                    ]
+    assert renamed == []

@@ -641,8 +641,11 @@ def grant_application_role(connection, role: str) -> None:
             else:
                 rights = "SELECT, INSERT, UPDATE, DELETE"
             statements.append(f"GRANT {rights} ON {quote(name)} TO {grantee}")
-        statements += [
-            f"GRANT EXECUTE ON FUNCTION {function} TO {grantee}"
-            for function in LEDGER_FUNCTIONS
-        ]
+        # A restore (pg_restore --no-acl) makes the functions again with
+        # PostgreSQL's default, EXECUTE for PUBLIC: revoked again here.
+        for function in LEDGER_FUNCTIONS:
+            statements += [
+                f"REVOKE EXECUTE ON FUNCTION {function} FROM PUBLIC",
+                f"GRANT EXECUTE ON FUNCTION {function} TO {grantee}",
+            ]
         cursor.execute(";\n".join(statements))

@@ -488,7 +488,14 @@ def test_postgresql_restore_drops_newer_tables_and_grants_the_application_role(
     password = connection.settings_dict["PASSWORD"]
     for arguments, environment, _listing in recorded_commands:
         assert arguments[0] in ("pg_dump", "pg_restore")
-        assert password not in " ".join(arguments)
+        # Never on the command line (ps shows it): as an argument, a
+        # connection string or an option.
+        assert not any(
+            argument == password
+            or f":{password}@" in argument
+            or f"password={password}" in argument
+            for argument in arguments
+        )
         assert environment["PGPASSWORD"] == password
     assert recorded_commands[0][0][:2] == [
         "pg_dump",
@@ -515,7 +522,16 @@ def test_postgresql_restore_drops_newer_tables_and_grants_the_application_role(
         autocommit=True,
     ) as app:
         names = app.execute("SELECT name_en FROM registry_organization").fetchall()
+        # The ledger's functions were made again by the restore, with
+        # PostgreSQL's default EXECUTE for PUBLIC: taken back by the grants.
+        public_may_call = app.execute(
+            "SELECT p.proname FROM pg_proc p WHERE p.proname IN"
+            " ('trading_issue_blocks', 'trading_reserve', 'trading_settle',"
+            " 'trading_release') AND has_function_privilege('public', p.oid,"
+            " 'EXECUTE')"
+        ).fetchall()
     assert ("Kept organization",) in names
+    assert public_may_call == []
 
 
 @pytest.mark.production_stack
