@@ -21,6 +21,19 @@ def module_of(mutant_name: str) -> str:
 
 
 def main() -> int:
+    status_by_mutant = _statuses()
+    if sys.argv[1:2] == ["--survivors"]:
+        # The names a second pass runs again: not killed, in the given modules.
+        modules = set(sys.argv[2:])
+        for name, status in sorted(status_by_mutant.items()):
+            if module_of(name) in modules and status not in KILLED | NOT_RUN:
+                print(name)
+        return 0
+    _print_scores(status_by_mutant)
+    return 0
+
+
+def _statuses() -> dict[str, str]:
     output = subprocess.run(
         [sys.executable, "-m", "mutmut", "results", "--all", "true"],
         check=True,
@@ -32,7 +45,10 @@ def main() -> int:
         name, sep, status = line.strip().rpartition(": ")
         if sep and "__mutmut_" in name:
             status_by_mutant[name] = status
+    return status_by_mutant
 
+
+def _print_scores(status_by_mutant: dict[str, str]) -> None:
     counts = defaultdict(lambda: defaultdict(int))
     for name, status in status_by_mutant.items():
         counts[module_of(name)][status] += 1
@@ -59,7 +75,6 @@ def main() -> int:
     for name, status in sorted(status_by_mutant.items()):
         if status not in KILLED and status not in NOT_RUN:
             print(f"  {name}: {status}")
-    return 0
 
 
 if __name__ == "__main__":

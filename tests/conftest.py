@@ -8,8 +8,9 @@ from registry.roles import Role
 from tests.registry.factories import MembershipFactory, OrganizationFactory, UserFactory
 
 # A mutation run (scripts/mutation.sh) starts pytest once per mutant; migrating a
-# new SpatiaLite test database each time would be most of the run. The script
-# migrates one template file first, and each run works on its own copy.
+# new test database each time would be most of the run. The script migrates one
+# template first (a SpatiaLite file, or a PostgreSQL database for the pass that
+# runs the ledger's PL/pgSQL path) and each run works on its own copy.
 _MUTATION_DB_TEMPLATE = os.environ.get("MUTATION_DB_TEMPLATE")
 if _MUTATION_DB_TEMPLATE:
 
@@ -17,19 +18,55 @@ if _MUTATION_DB_TEMPLATE:
     def django_db_setup(django_db_blocker):
         from django.db import connections
 
-        handle, copy_path = tempfile.mkstemp(prefix="mutant-", suffix=".sqlite3")
-        os.close(handle)
-        shutil.copyfile(_MUTATION_DB_TEMPLATE, copy_path)
         connection = connections["default"]
         with django_db_blocker.unblock():
             connection.close()
-        connection.settings_dict["NAME"] = copy_path
+        if connection.vendor == "postgresql":
+            copy = _postgresql_copy(connection, _MUTATION_DB_TEMPLATE)
+        else:
+            copy = _sqlite_copy(_MUTATION_DB_TEMPLATE)
+        connection.settings_dict["NAME"] = copy.name
         yield
         with django_db_blocker.unblock():
             connection.close()
+            copy.drop()
+
+
+class _sqlite_copy:
+    def __init__(self, template: str):
+        handle, self.name = tempfile.mkstemp(prefix="mutant-", suffix=".sqlite3")
+        os.close(handle)
+        shutil.copyfile(template, self.name)
+
+    def drop(self) -> None:
         for suffix in ("", "-wal", "-shm"):
-            if os.path.exists(copy_path + suffix):
-                os.unlink(copy_path + suffix)
+            if os.path.exists(self.name + suffix):
+                os.unlink(self.name + suffix)
+
+
+class _postgresql_copy:
+    # CREATE DATABASE ... TEMPLATE copies the migrated schema, its functions and
+    # triggers in about a second.
+    def __init__(self, connection, template: str):
+        import psycopg
+
+        self.name = f"mutant_{os.getpid()}"
+        settings = connection.settings_dict
+        self._connect = lambda: psycopg.connect(
+            host=settings["HOST"],
+            port=settings["PORT"] or 5432,
+            user=settings["USER"],
+            password=settings["PASSWORD"],
+            dbname="postgres",
+            autocommit=True,
+        )
+        with self._connect() as maintenance:
+            maintenance.execute(f'DROP DATABASE IF EXISTS "{self.name}"')
+            maintenance.execute(f'CREATE DATABASE "{self.name}" TEMPLATE "{template}"')
+
+    def drop(self) -> None:
+        with self._connect() as maintenance:
+            maintenance.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
 @pytest.fixture
