@@ -41,6 +41,10 @@ AREA_MESSAGES = {
         "covers the project."
     ),
     "class_field": _("The land-use layer has lost its class-code field."),
+    "unreadable_polygon": _(
+        "A polygon of the land-use layer could not be read: the file is damaged "
+        "or holds curved geometries. Export it again with plain polygons."
+    ),
 }
 
 CALCULATION_MESSAGES = {

@@ -9,6 +9,7 @@ from django.contrib.gis.db import models as gis_models
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from common import quantities
 from common.quantities import percent_from_share
@@ -273,6 +274,9 @@ class EstimationRun(models.Model):
         RUNNING = "running", _("Running")
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", pgettext_lazy("estimation run", "Cancelled")
+
+    ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
 
     project = models.ForeignKey(
         Project,
@@ -344,6 +348,10 @@ class EstimationRun(models.Model):
     unmapped_codes = models.JSONField(
         _("unknown class codes (ha)"), default=dict, blank=True
     )
+    # Land-use polygon runs: invalid patches repaired (make_valid) and measured.
+    repaired_patches = models.PositiveIntegerField(
+        _("invalid patches repaired"), null=True, blank=True
+    )
     years = models.DecimalField(
         _("years"), max_digits=8, decimal_places=4, null=True, blank=True
     )
@@ -364,6 +372,14 @@ class EstimationRun(models.Model):
     )
     created_by = models.ForeignKey(
         User, on_delete=models.PROTECT, related_name="estimation_runs"
+    )
+    cancelled_by = models.ForeignKey(
+        User,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="cancelled_estimation_runs",
+        verbose_name=_("cancelled by"),
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
@@ -452,6 +468,32 @@ class EcosystemResult(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id}:{self.ecosystem}"
+
+
+class SurveyCodeArea(models.Model):
+    """A land-use polygon run's area of one second-level class code (三调 0301
+    乔木林地, 0305 灌木林地, ...; suffixes such as the K of 0201K folded in),
+    for bureau staff to check against their own survey statistics."""
+
+    run = models.ForeignKey(
+        EstimationRun, on_delete=models.CASCADE, related_name="code_areas"
+    )
+    code = models.CharField(_("class code"), max_length=16)
+    name = models.CharField(_("class name"), max_length=200, blank=True)
+    area_ha = models.DecimalField(_("area (ha)"), max_digits=14, decimal_places=4)
+
+    class Meta:
+        ordering = ["run", "code"]
+        verbose_name = _("area by survey code")
+        verbose_name_plural = _("areas by survey code")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "code"], name="survey_code_area_unique_code"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}:{self.code}"
 
 
 class Verification(models.Model):

@@ -174,6 +174,14 @@ def can_retry(user: User, run: EstimationRun) -> bool:
     )
 
 
+def can_cancel(user: User, run: EstimationRun) -> bool:
+    """A queued or running run may be cancelled by whoever may create a run for
+    its organization: its bureau staff, or a registry admin."""
+    return run.status in EstimationRun.ACTIVE_STATUSES and (
+        is_staff_of(user, run.organization) or has_role(user, Role.REGISTRY_ADMIN)
+    )
+
+
 def list_resubmittable_runs(*, verification: Verification) -> QuerySet[EstimationRun]:
     """Finished runs of the rejected verification's project, newest first: the
     revised run (or the same one, once what the verifier asked for is done)."""

@@ -12,6 +12,7 @@ urlpatterns = [
     path("runs/<int:pk>/", views.run_detail, name="run-detail"),
     path("runs/<int:pk>/status.json", views.run_status, name="run-status"),
     path("runs/<int:pk>/retry/", views.run_retry, name="run-retry"),
+    path("runs/<int:pk>/cancel/", views.run_cancel, name="run-cancel"),
     path("runs/<int:pk>/landcover.png", views.run_landcover_png, name="run-landcover"),
     path("runs/<int:pk>/results.csv", views.run_csv, name="run-csv"),
     path(

@@ -28,6 +28,7 @@ from estimation.models import (
     percent_text,
 )
 from estimation.selectors import (
+    can_cancel,
     can_decide_verification,
     can_issue,
     can_retry,
@@ -46,7 +47,7 @@ from estimation.selectors import (
 )
 from estimation.services.datasets import upload_landcover_dataset
 from estimation.services.issuance import issue_verification
-from estimation.services.runs import create_run, retry_run
+from estimation.services.runs import cancel_run, create_run, retry_run
 from estimation.services.verification import (
     approve_verification,
     reject_verification,
@@ -174,6 +175,7 @@ def _run_context(run: EstimationRun) -> dict:
     Reads no file: the land-cover picture was drawn by the run's task and the
     files' checks were recorded by theirs."""
     results = list(run.results.all())
+    code_areas = list(run.code_areas.all())
     largest = max((abs(row.sink_t_co2e_per_year) for row in results), default=0)
     bars = [
         {
@@ -188,6 +190,7 @@ def _run_context(run: EstimationRun) -> dict:
     return {
         "run": run,
         "results": results,
+        "code_areas": code_areas,
         "bars": bars,
         "legend": [
             (Ecosystem(key).label, colour) for key, colour in ECOSYSTEM_COLOURS.items()
@@ -229,6 +232,7 @@ def _render_run(request, run, *, submit_form=None, status=200):
         )
     context["verifications"] = list_verifications(user=request.user).filter(run=run)
     context["can_retry"] = can_retry(request.user, run)
+    context["can_cancel"] = can_cancel(request.user, run)
     return render(request, "estimation/run_detail.html", context, status=status)
 
 
@@ -272,6 +276,20 @@ def run_retry(request, pk):
         % {"run": run.pk, "retry": retry.pk},
     )
     return redirect("estimation:run-detail", pk=retry.pk)
+
+
+@login_required
+@require_POST
+def run_cancel(request, pk):
+    run = _run_or_404(request, pk)
+    try:
+        cancel_run(actor=request.user, run=run)
+    except ValidationError as error:  # the run's state: shown on its page
+        for message in error.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, _("Run #%(run)s is cancelled.") % {"run": run.pk})
+    return redirect("estimation:run-detail", pk=run.pk)
 
 
 @login_required
@@ -351,6 +369,14 @@ def run_csv(request, pk):
     writer.writerow(["outside_map_area_ha", run.outside_area_ha])
     writer.writerow(["methodology", str(run.methodology)])
     writer.writerow(["fingerprint", run.fingerprint])
+    if run.repaired_patches is not None:
+        writer.writerow(["repaired_invalid_patches", run.repaired_patches])
+    code_areas = list(run.code_areas.all())
+    if code_areas:
+        writer.writerow([])
+        writer.writerow(["survey_code", "survey_class", "area_ha"])
+        for row in code_areas:
+            writer.writerow([row.code, row.name, row.area_ha])
     return response
 
 

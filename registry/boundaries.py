@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path, PurePosixPath
 
+import pyogrio
 import pyproj
 import shapely
 from django.conf import settings
@@ -122,37 +123,83 @@ def read_boundary_file(uploaded, *, declared_srid: int | None = None) -> Boundar
         return _READERS[kind](path, declared_srid)
 
 
+@dataclass(frozen=True)
+class PolygonSource:
+    """A vetted polygon layer on disk, for reading in bulk with pyogrio."""
+
+    path: Path  # what GDAL opens
+    layer: str
+    srid: int
+
+
 @contextmanager
-def open_polygon_layer(path: Path, *, declared_srid: int | None = None):
-    """Yield ``(layer, srid)`` for polygons with attributes in a zipped Shapefile
-    or a GeoPackage on disk (land-use maps), vetted exactly as boundary files are.
-    The layer is GeoDjango's; it is valid only inside the ``with`` block."""
+def open_polygon_source(path: Path, *, declared_srid: int | None = None):
+    """Yield a ``PolygonSource`` for polygons with attributes in a zipped
+    Shapefile or a GeoPackage on disk (land-use maps), vetted exactly as
+    boundary files are; valid only inside the ``with`` block.
+
+    GDAL is reached through pyogrio only: GeoDjango's older GDAL logs an ERROR
+    for every GeoPackage a newer GDAL wrote ("may only be partially
+    supported"). The GeoPackage is vetted and read where it lies, not copied:
+    callers pass server-named files (an upload's temporary file, or the
+    stored dataset), and a county's survey can take gigabytes."""
     _check_declared(declared_srid)
     suffix = path.suffix.lower()
     with tempfile.TemporaryDirectory(prefix="polygons-") as workdir:
         if suffix == ".zip":
             if _head(path, 4) != b"PK\x03\x04":
                 raise _refuse("invalid_file", format="ZIP")
+            # Only .shp, .shx and .dbf are extracted: GDAL never sees the .prj.
             shp, prj = _extract_shapefile(path, Path(workdir))
             found = _identify(prj, declared_srid) if prj else None
-            yield _open(shp, "Shapefile")[0], _resolve_srid(found, declared_srid)
+            layer = _single_source_layer(shp, "Shapefile")
+            yield PolygonSource(shp, layer, _resolve_srid(found, declared_srid))
         elif suffix == ".gpkg":
             head = _head(path, 72)
             if not head.startswith(b"SQLite format 3\x00") or (
                 head[68:72] not in GPKG_APPLICATION_IDS
             ):
                 raise _refuse("invalid_file", format="GeoPackage")
-            copy = Path(workdir) / "layer.gpkg"
-            shutil.copyfile(path, copy)
-            _vet_geopackage(copy)
-            layer = _single_layer(_open(copy, "GeoPackage"))
-            try:
-                found = _identify(layer.srs.wkt, declared_srid) if layer.srs else None
-            except (GDALException, SRSException):
-                found = None
-            yield layer, _resolve_srid(found, declared_srid)
+            _vet_geopackage(path)
+            layer = _single_source_layer(path, "GeoPackage")
+            found = _source_srid(path, layer, declared_srid)
+            yield PolygonSource(path, layer, _resolve_srid(found, declared_srid))
         else:
             raise _refuse("unsupported_format")
+
+
+def _single_source_layer(path: Path, format_name: str) -> str:
+    """``_single_layer`` through pyogrio: the one spatial layer, or the one
+    polygon layer among several."""
+    try:
+        layers = pyogrio.list_layers(path)
+    except pyogrio.errors.DataSourceError:
+        raise _refuse("invalid_file", format=format_name) from None
+    kinds = {
+        str(name): str(kind).split(" ")[0].removesuffix("25D")
+        for name, kind in layers
+        if kind is not None
+    }
+    polygonal = [n for n, kind in kinds.items() if kind in ("Polygon", "MultiPolygon")]
+    for candidates in (list(kinds), polygonal):
+        if len(candidates) == 1:
+            return candidates[0]
+    if not kinds:
+        raise _refuse("empty_geometry")
+    raise _refuse("ambiguous_layers", names=", ".join(polygonal or kinds))
+
+
+def _source_srid(path: Path, layer: str, declared: int | None) -> int | None:
+    """The EPSG code of a vetted GeoPackage layer's CRS (its definitions are WKT)."""
+    try:
+        crs = pyogrio.read_info(path, layer=layer)["crs"]
+    except pyogrio.errors.DataSourceError:
+        raise _refuse("invalid_file", format="GeoPackage") from None
+    if not crs:
+        return None
+    if match := re.fullmatch(r"EPSG:(\d+)", crs):
+        return int(match[1])
+    return _identify(crs, declared)
 
 
 def parse_geojson_geometry(text: str, *, declared_srid: int | None = None) -> Boundary:

@@ -29,6 +29,7 @@ PURE_MODULES = [
     "registry/uscc.py",
     "estimation/calculations.py",
     "estimation/area.py",
+    "estimation/survey_geometry.py",
     "public/figures.py",
 ]
 

@@ -12,6 +12,7 @@ from estimation.models import (
     EstimationRun,
     LandCoverDataset,
     Methodology,
+    SurveyCodeArea,
     Verification,
 )
 
@@ -150,11 +151,19 @@ class EcosystemResultSerializer(serializers.ModelSerializer):
         ]
 
 
+class SurveyCodeAreaSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SurveyCodeArea
+        fields = ["code", "name", "area_ha"]
+
+
 class EstimationRunSerializer(serializers.ModelSerializer):
     """A run: poll ``status`` and ``progress``; once succeeded, the table."""
 
     project = serializers.SlugRelatedField(slug_field="code", read_only=True)
     results = EcosystemResultSerializer(many=True, read_only=True)
+    # Land-use polygon runs: area by second-level survey code.
+    code_areas = SurveyCodeAreaSerializer(many=True, read_only=True)
     # In the caller's language (the stored text is in the worker's).
     error_message = serializers.CharField(source="failure_reason", read_only=True)
 
@@ -182,6 +191,7 @@ class EstimationRunSerializer(serializers.ModelSerializer):
             "nodata_area_ha",
             "outside_area_ha",
             "unmapped_codes",
+            "repaired_patches",
             "years",
             "total_t_c_per_year",
             "total_t_co2e_per_year",
@@ -192,6 +202,7 @@ class EstimationRunSerializer(serializers.ModelSerializer):
             "started_at",
             "finished_at",
             "results",
+            "code_areas",
         ]
 
 

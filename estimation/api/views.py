@@ -36,7 +36,7 @@ from estimation.selectors import (
 )
 from estimation.services.datasets import upload_landcover_dataset
 from estimation.services.issuance import issue_verification
-from estimation.services.runs import create_run, retry_run
+from estimation.services.runs import cancel_run, create_run, retry_run
 from estimation.services.verification import (
     approve_verification,
     reject_verification,
@@ -144,7 +144,9 @@ class EstimationRunViewSet(ReadMixin, ApiViewSet):
     parser_classes = [JSONParser, FormParser, MultiPartParser]
 
     def get_queryset(self):
-        return list_runs(user=self.request.user).prefetch_related("results")
+        return list_runs(user=self.request.user).prefetch_related(
+            "results", "code_areas"
+        )
 
     def _run(self):
         run = get_run_for_user(user=self.request.user, pk=self.lookup_value())
@@ -196,6 +198,17 @@ class EstimationRunViewSet(ReadMixin, ApiViewSet):
         retry = retry_run(actor=request.user, run=self._run())
         found = get_run_for_user(user=request.user, pk=retry.pk)
         return Response(self.get_serializer(found).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=EstimationRunSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Cancel a queued or running run: a queued run is never started, a
+        running one stops at its next progress report and stores nothing
+        (409 ``run_not_active`` for a run that has ended). Who may: whoever
+        may create a run for its organization."""
+        run = cancel_run(actor=request.user, run=self._run())
+        found = get_run_for_user(user=request.user, pk=run.pk)
+        return Response(self.get_serializer(found).data)
 
     @extend_schema(request=IssueSerializer, responses=VerificationSerializer)
     @action(detail=True, methods=["post"])

@@ -9,9 +9,13 @@ Runs always end. Queuing is an outbox: the run row is written first and the
 task is sent after commit; a broker that is down leaves the run queued, and
 ``redispatch_queued_runs`` sends it again. Any exception ends a run as failed
 with a translated reason. A run whose worker went silent (no heartbeat) is
-re-queued once by ``sweep_stale_runs``, then failed with an alert."""
+re-queued once by ``sweep_stale_runs``, then failed with an alert. Staff cancel
+a queued or running run (``cancel_run``): the worker sees it at the next
+progress report (after each batch of survey patches, each raster window) and
+stops; its results are discarded."""
 
 import logging
+import math
 import time
 from datetime import date, timedelta
 from decimal import Decimal
@@ -45,6 +49,7 @@ from estimation.models import (
     EstimationRun,
     LandCoverDataset,
     Methodology,
+    SurveyCodeArea,
 )
 from estimation.selectors import dataset_inputs, methodology_inputs, scheme_lookup
 from estimation.services.permissions import require_staff_of
@@ -198,10 +203,15 @@ def redispatch_queued_runs(*, now=None) -> int:
     return sent
 
 
+class RunCancelled(Exception):
+    """The run was cancelled while it was computed: stop and store nothing."""
+
+
 class _Progress:
     """Writes a run's progress every PROGRESS_STEP percent, and its heartbeat at
     least every ESTIMATION_RUN_HEARTBEAT_SECONDS while the engine reports; only
-    while this attempt still owns the run."""
+    while this attempt still owns the run. Raises RunCancelled once the run has
+    been cancelled, which stops the engine at that report."""
 
     def __init__(self, run_id: int, attempt: int):
         self.run_id, self.attempt = run_id, attempt
@@ -210,6 +220,10 @@ class _Progress:
         self.interval = settings.ESTIMATION_RUN_HEARTBEAT_SECONDS
 
     def __call__(self, fraction: float) -> None:
+        if EstimationRun.objects.filter(
+            pk=self.run_id, status=EstimationRun.Status.CANCELLED
+        ).exists():
+            raise RunCancelled(self.run_id)
         percent = min(99, int(fraction * 100))
         now = time.monotonic()
         if percent < self.percent + PROGRESS_STEP and now - self.beaten < self.interval:
@@ -230,7 +244,9 @@ def measure_classes(
     progress=None,
 ) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
     """Area (ha) per class code inside the boundary, and the parts the map does
-    not describe: ``{"boundary", "nodata", "outside"}`` in ha."""
+    not describe: ``{"boundary", "nodata", "outside"}`` in ha, with
+    ``"repaired_patches"``, the invalid polygons repaired and measured (None
+    for a raster)."""
     lonlat = shapely.from_wkb(bytes(boundary.wkb))
     if kind == LandCoverDataset.Kind.RASTER:
         result = area.class_areas(path, lonlat, progress=progress)
@@ -243,14 +259,17 @@ def measure_classes(
             result.outside_raster_m2,
             result.boundary_m2,
         )
+        repaired = None
     else:
         result = landuse.class_areas(
             path, lonlat, class_field=class_field, progress=progress
         )
-        by_code = {code: quantities.hectares(m2) for code, m2 in result.items()}
+        measured = result.area_m2_by_code
+        by_code = {code: quantities.hectares(m2) for code, m2 in measured.items()}
         boundary_m2 = geodesy.geodesic_area_m2(lonlat)
         nodata_m2 = 0.0
-        outside_m2 = max(0.0, boundary_m2 - sum(result.values()))
+        outside_m2 = max(0.0, boundary_m2 - math.fsum(measured.values()))
+        repaired = result.repaired
     for code in nodata_codes:
         if code in by_code:
             nodata_m2 += float(by_code.pop(code) * quantities.M2_PER_HA)
@@ -258,11 +277,36 @@ def measure_classes(
         "boundary": quantities.hectares(boundary_m2),
         "nodata": quantities.hectares(nodata_m2),
         "outside": quantities.hectares(outside_m2),
+        "repaired_patches": repaired,
     }
 
 
+def survey_code_areas(
+    by_code_ha: dict[str, Decimal], scheme: ClassScheme
+) -> list[tuple[str, str, Decimal]]:
+    """(second-level code, its name in the scheme, ha) for a land-use polygon
+    run, by code: the K of 0201K and the like folded in. A code the scheme
+    does not list takes its first-level class's name (0201: 园地)."""
+    labels = dict(scheme.mappings.values_list("code", "label"))
+    summed: dict[str, Decimal] = {}
+    for code, ha in by_code_ha.items():
+        key = landuse.second_level_code(code)
+        summed[key] = summed.get(key, Decimal(0)) + ha
+    return [
+        (code, _code_label(code, labels), ha) for code, ha in sorted(summed.items())
+    ]
+
+
+def _code_label(code: str, labels: dict[str, str]) -> str:
+    if code in labels:
+        return labels[code]
+    if len(code) == 4 and code.isdigit():
+        return labels.get(code[:2], "")
+    return ""
+
+
 def _class_areas_ha(dataset: LandCoverDataset, boundary: MultiPolygon, progress):
-    return measure_classes(
+    by_code, parts = measure_classes(
         path=Path(dataset.file.path),
         kind=dataset.kind,
         boundary=boundary,
@@ -270,6 +314,9 @@ def _class_areas_ha(dataset: LandCoverDataset, boundary: MultiPolygon, progress)
         class_field=dataset.class_field,
         progress=progress,
     )
+    if dataset.kind == LandCoverDataset.Kind.VECTOR:
+        parts["code_areas"] = survey_code_areas(by_code, dataset.scheme)
+    return by_code, parts
 
 
 def flux_estimate(
@@ -324,6 +371,8 @@ def execute_run(*, run_id: int) -> EstimationRun:
     try:
         outcome = _compute(run, _Progress(run.pk, attempt))
         stored = _store_results(run, attempt, *outcome)
+    except RunCancelled:
+        logger.info("Estimation run %s was cancelled; it stopped.", run.pk)
     except (
         area.AreaError,
         calculations.CalculationError,
@@ -551,6 +600,29 @@ def retry_run(*, actor: User, run: EstimationRun) -> EstimationRun:
     return retry
 
 
+@transaction.atomic
+def cancel_run(*, actor: User, run: EstimationRun) -> EstimationRun:
+    """Cancel a queued or running run. A queued run is never started; a running
+    one stops at its next progress report and stores nothing. Who may:
+    whoever may create a run for its organization."""
+    require_staff_of(actor, run.organization)
+    locked = EstimationRun.objects.select_for_update().get(pk=run.pk)
+    if locked.status not in EstimationRun.ACTIVE_STATUSES:
+        raise StateConflict(
+            _(
+                "Run #%(run)s is no longer queued or running: only those can be "
+                "cancelled."
+            )
+            % {"run": locked.pk},
+            code="run_not_active",
+        )
+    locked.status = EstimationRun.Status.CANCELLED
+    locked.cancelled_by = actor
+    locked.finished_at = timezone.now()
+    locked.save(update_fields=["status", "cancelled_by", "finished_at"])
+    return locked
+
+
 def _fingerprint_for_retry(run: EstimationRun) -> str:
     """The fingerprint a new run of the same boundary (as the run stored it)
     would get now, with this engine."""
@@ -606,6 +678,9 @@ def _store_results(run: EstimationRun, attempt: int, estimate, parts: dict) -> b
     """Store the table if this attempt still owns the run (the sweep may have
     handed it to another); False if it does not."""
     run = EstimationRun.objects.select_for_update().get(pk=run.pk)
+    if run.status == EstimationRun.Status.CANCELLED:
+        logger.info("Estimation run %s was cancelled: no results stored.", run.pk)
+        return False
     if run.status != EstimationRun.Status.RUNNING or run.attempts != attempt:
         logger.warning(
             "Estimation run %s: attempt %s finished after the run was handed on "
@@ -642,6 +717,17 @@ def _store_results(run: EstimationRun, attempt: int, estimate, parts: dict) -> b
     run.unmapped_codes = {
         code: str(ha) for code, ha in estimate.unmapped_codes_ha.items()
     }
+    run.repaired_patches = parts["repaired_patches"]
+    run.code_areas.all().delete()
+    SurveyCodeArea.objects.bulk_create(
+        SurveyCodeArea(
+            run=run,
+            code=code,
+            name=name[:200],
+            area_ha=quantities.rounded(ha, quantities.AREA_PLACES),
+        )
+        for code, name, ha in parts.get("code_areas", [])
+    )
     run.years = estimate.years
     run.total_t_c_per_year = estimate.totals.sink_t_c_per_year
     run.total_t_co2e_per_year = estimate.totals.sink_t_co2e_per_year

@@ -1,4 +1,5 @@
-/* Polls a running estimate's status and reloads the page when it has finished. */
+/* Polls a running estimate's status and reloads the page once it has ended
+   (succeeded, failed or cancelled). */
 (function () {
   "use strict";
   var box = document.querySelector("[data-run-progress]");
@@ -12,7 +13,7 @@
         bar.value = data.progress;
         label.textContent = data.progress + "%";
         document.querySelector("[data-run-status]").textContent = data.status_label;
-        if (data.status === "succeeded" || data.status === "failed") {
+        if (data.status !== "queued" && data.status !== "running") {
           window.location.reload();
         } else {
           window.setTimeout(poll, 1500);
