@@ -69,6 +69,18 @@ class _postgresql_copy:
             maintenance.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
+@pytest.fixture(autouse=True)
+def default_language():
+    """Each test starts in the site's default language: a request in Chinese
+    leaves its language active in the thread (LocaleMiddleware does not reset
+    it), which would otherwise reach the next test's messages."""
+    from django.conf import settings
+    from django.utils import translation
+
+    with translation.override(settings.LANGUAGE_CODE):
+        yield
+
+
 @pytest.fixture
 def organization(db):
     return OrganizationFactory()
