@@ -35,6 +35,7 @@ WRITES = [
     ("post", "/estimation-runs/", "run"),
     ("post", "/estimation-runs/{run}/issue/", {}),
     ("post", "/estimation-runs/{run}/retry/", {}),
+    ("post", "/estimation-runs/{run}/cancel/", {}),
     ("post", "/verifications/", "verification"),
     ("post", "/verifications/{verification}/approve/", {"reasons": "x"}),
     ("post", "/verifications/{verification}/reject/", {"reasons": "x"}),
