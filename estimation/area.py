@@ -58,6 +58,18 @@ Windowed reads
     (and inflates, without the GIL) the next window while the calling thread
     works out the coverage of the one after and counts the current one.
 
+Many boundaries
+    ``class_areas_of_each`` measures a project's parcels, or every project of a
+    county, in one pass: the boundaries are taken in the order they lie on the
+    raster, a few thousand at a time; their coverage is worked out in one go
+    (pixels sorted by boundary, row and column); and each window of the raster
+    is read once for all the boundaries on it, in bands of whole blocks, with
+    the blocks between boundaries far apart left unread. Each boundary gets
+    the very floats ``class_areas`` gives it alone, summed in the same order,
+    so overlapping boundaries each get their whole area. Boundaries
+    ``class_areas`` would read in more than one window, or that reach beyond
+    the raster, are measured one by one as it does.
+
 Compiled loops (numba)
     Class codes are counted per run of pixels that share a coverage value, in
     exact integers, and multiplied by that value once (a lon/lat raster's
@@ -81,8 +93,9 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import ClassVar, Protocol, TypeVar
 
@@ -103,6 +116,12 @@ MAX_RASTER_SIDE = 4_000_000
 DEFAULT_MAX_WINDOW_PIXELS = 1 << 24  # 16 MB of uint8 per window
 GDAL_CACHE_BYTES = 64 << 20
 INVARIANT_RTOL = 1e-6  # covered + nodata + outside vs boundary_m2
+# Many boundaries: how many, and how many pixels of extent (width + height),
+# are worked out together; what is measured with others rather than alone.
+_BATCH_SIZE = 4096
+_BATCH_EXTENT = 1 << 16
+_SHARED_MAX_SIDE = 1024  # pixels
+_SHARED_MIN_BAND_ROWS = 256
 
 # Projection methods whose constant pixel area is used once the Jacobian agrees.
 EQUAL_AREA_METHODS = frozenset(
@@ -140,6 +159,7 @@ class AreaError(Exception):
     """Bad input. ``code`` is stable (the web layer translates by it)."""
 
     code: ClassVar[str] = "area_error"
+    boundary_index: int | None = None  # which of many boundaries, if several
 
     def __init__(self, message: str):
         super().__init__(message)
@@ -258,31 +278,88 @@ def _geodesic_area_m2(rings: _Rings) -> float:
     return total
 
 
-def _densify_ring(xy: np.ndarray) -> np.ndarray:
-    """The ring with points added along its geodesic edges, so that its straight
-    pieces (in lon/lat or projected) follow the edges pyproj measures."""
-    lon0, lat0, lon1, lat1 = xy[:-1, 0], xy[:-1, 1], xy[1:, 0], xy[1:, 1]
-    span = np.maximum(np.abs(lon1 - lon0), np.abs(lat1 - lat0))
-    pieces = np.maximum(np.ceil(span / _STEP_DEG), 1).astype(np.intp)
-    if pieces.max() == 1:
-        return xy
-    # geodesics only where a piece is added (each costs ~0.6 us)
-    long = np.flatnonzero(pieces > 1)
-    azimuth, distance = np.zeros(pieces.size), np.zeros(pieces.size)
-    azimuth[long], _, distance[long] = geodesy.WGS84.inv(
-        lon0[long], lat0[long], lon1[long], lat1[long]
-    )
-    edge = np.repeat(np.arange(pieces.size), pieces)
-    step = np.arange(edge.size) - np.repeat(np.cumsum(pieces) - pieces, pieces)
-    dense = np.repeat(xy[:-1], pieces, axis=0)  # the vertices exactly as given
-    inner = np.flatnonzero(step)  # and points along the edges after them
-    e, start_lon, start_lat = edge[inner], dense[inner, 0], dense[inner, 1]
-    lon, lat, _ = geodesy.WGS84.fwd(
-        start_lon, start_lat, azimuth[e], distance[e] * step[inner] / pieces[e]
-    )
-    dense[inner, 0] = start_lon + (lon - start_lon + 180) % 360 - 180  # the ring's
-    dense[inner, 1] = lat
-    return np.concatenate([dense, xy[-1:]])
+@dataclass(frozen=True)
+class _RingSet:
+    """The closed rings of one or many boundaries, as flat arrays: ring i is
+    ``xy[start[i]:start[i + 1]]``, of boundary ``owner[i]``, each polygon's
+    exterior before its holes (as ``_rings`` lists them), boundaries in order."""
+
+    xy: np.ndarray
+    start: np.ndarray
+    exterior: np.ndarray
+    owner: np.ndarray
+
+    @classmethod
+    def of(cls, boundaries: np.ndarray) -> _RingSet:
+        parts, part_owner = shapely.get_parts(boundaries, return_index=True)
+        rings, ring_part = shapely.get_rings(parts, return_index=True)
+        xy, point_ring = shapely.get_coordinates(rings, return_index=True)
+        start = np.searchsorted(point_ring, np.arange(len(rings) + 1))
+        exterior = np.concatenate([[True], ring_part[1:] != ring_part[:-1]])
+        return cls(xy, start, exterior, part_owner[ring_part])
+
+    def with_xy(self, xy: np.ndarray) -> _RingSet:
+        return _RingSet(xy, self.start, self.exterior, self.owner)
+
+    def point_owner(self) -> np.ndarray:
+        return np.repeat(self.owner, np.diff(self.start))
+
+    def of_owner(self, owner: int) -> _Rings:
+        """One boundary's rings, as ``_rings`` gives them."""
+        first, last = np.searchsorted(self.owner, [owner, owner + 1])
+        return [
+            (self.xy[self.start[i] : self.start[i + 1]], bool(self.exterior[i]))
+            for i in range(first, last)
+        ]
+
+    def geodesic_areas_m2(self, count: int) -> list[float]:
+        """pyproj's area of each of ``count`` boundaries, as ``_geodesic_area_m2``."""
+        totals = [0.0] * count
+        for i, owner in enumerate(self.owner.tolist()):
+            xy = self.xy[self.start[i] : self.start[i + 1]]
+            ring_m2 = geodesy.ring_area_m2(xy[:, 0], xy[:, 1])
+            totals[owner] += ring_m2 if self.exterior[i] else -ring_m2
+        return totals
+
+    def densified(self) -> _RingSet:
+        """The rings with points added along their geodesic edges, so that their
+        straight pieces (in lon/lat or projected) follow the edges pyproj
+        measures. Each point's values depend on its edge alone, however many
+        rings are densified together."""
+        xy, start = self.xy, self.start
+        edge = np.ones(len(xy), bool)  # an edge starts at each point but a ring's last
+        edge[start[1:] - 1] = False
+        edge = np.flatnonzero(edge)
+        lon0, lat0, lon1, lat1 = (
+            xy[edge, 0],
+            xy[edge, 1],
+            xy[edge + 1, 0],
+            xy[edge + 1, 1],
+        )
+        span = np.maximum(np.abs(lon1 - lon0), np.abs(lat1 - lat0))
+        pieces = np.ones(len(xy), np.intp)  # a ring's last point stays one point
+        pieces[edge] = np.maximum(np.ceil(span / _STEP_DEG), 1).astype(np.intp)
+        if pieces.max() == 1:
+            return self
+        # geodesics only where a piece is added (each costs ~0.6 us)
+        long = np.flatnonzero(pieces > 1)
+        azimuth, distance = np.zeros(pieces.size), np.zeros(pieces.size)
+        azimuth[long], _, distance[long] = geodesy.WGS84.inv(
+            xy[long, 0], xy[long, 1], xy[long + 1, 0], xy[long + 1, 1]
+        )
+        point = np.repeat(np.arange(pieces.size), pieces)
+        ends = np.cumsum(pieces)
+        step = np.arange(point.size) - np.repeat(ends - pieces, pieces)
+        dense = xy[point]  # the vertices exactly as given
+        inner = np.flatnonzero(step)  # and points along the edges after them
+        p, start_lon, start_lat = point[inner], dense[inner, 0], dense[inner, 1]
+        lon, lat, _ = geodesy.WGS84.fwd(
+            start_lon, start_lat, azimuth[p], distance[p] * step[inner] / pieces[p]
+        )
+        dense[inner, 0] = start_lon + (lon - start_lon + 180) % 360 - 180  # the ring's
+        dense[inner, 1] = lat
+        dense_start = np.concatenate([[0], ends])[start]
+        return _RingSet(dense, dense_start, self.exterior, self.owner)
 
 
 # --- pixel areas on the ellipsoid ---------------------------------------------
@@ -495,29 +572,59 @@ def _check_header(src: rasterio.DatasetReader) -> None:
 @dataclass(frozen=True)
 class _Edges:
     """Boundary edges in pixel coordinates (x = column, y = row), horizontal
-    ones left out (they add nothing below), oriented so coverage is positive."""
+    ones left out (they add nothing below), oriented so coverage is positive;
+    ``group``: the boundary of each, ``group_bounds``: (x_min, y_min, x_max,
+    y_max) of each boundary."""
 
     x0: np.ndarray
     y0: np.ndarray
     x1: np.ndarray
     y1: np.ndarray
-    bounds: tuple[float, float, float, float]
+    group: np.ndarray
+    group_bounds: np.ndarray
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """The first (for ``class_areas``, the only) boundary's bounds."""
+        x_min, y_min, x_max, y_max = self.group_bounds[0]
+        return x_min, y_min, x_max, y_max
 
     @classmethod
-    def of(cls, rings: _Rings) -> _Edges:
-        oriented = []
-        for xy, exterior in rings:
-            # shoelace; not with @, which OpenBLAS threads make ~1000x slower
-            x, y = xy[:, 0], xy[:, 1]
-            twice_area = np.sum(x[:-1] * y[1:] - x[1:] * y[:-1])
-            oriented.append(xy if (twice_area > 0) == exterior else xy[::-1])
-        start = np.concatenate([xy[:-1] for xy in oriented])
-        end = np.concatenate([xy[1:] for xy in oriented])
-        sloped = np.flatnonzero(start[:, 1] != end[:, 1])
-        x0, y0, x1, y1 = (a[sloped, i] for a in (start, end) for i in (0, 1))
-        x, y = start[:, 0], start[:, 1]  # per column: reducing (n, 2) is slow
-        bounds = (x.min(), y.min(), x.max(), y.max())
-        return cls(x0, y0, x1, y1, bounds)
+    def of(cls, rings: _RingSet) -> _Edges:
+        xy, start = rings.xy, rings.start
+        x, y = xy[:, 0], xy[:, 1]  # per column: reducing (n, 2) is slow
+        # shoelace per ring; not with @, which OpenBLAS threads make ~1000x slower
+        terms = x[:-1] * y[1:] - x[1:] * y[:-1]
+        terms[start[1:-1] - 1] = 0  # from one ring's last point to the next ring
+        twice_area = np.add.reduceat(terms, start[:-1])
+        reverse = (twice_area > 0) != rings.exterior
+        point_ring = np.repeat(np.arange(reverse.size), np.diff(start))
+        at = np.arange(len(xy))
+        flipped = reverse[point_ring]
+        order = np.where(
+            flipped, start[point_ring] + start[point_ring + 1] - 1 - at, at
+        )
+        ox, oy = x[order], y[order]
+        begins = np.ones(
+            len(xy), bool
+        )  # an edge begins at each point but a ring's last
+        begins[start[1:] - 1] = False
+        begins = np.flatnonzero(begins)
+        sloped = begins[oy[begins] != oy[begins + 1]]
+        owner = rings.point_owner()
+        firsts = np.flatnonzero(np.concatenate([[True], owner[1:] != owner[:-1]]))
+        group_bounds = np.column_stack(
+            [
+                np.minimum.reduceat(x, firsts),
+                np.minimum.reduceat(y, firsts),
+                np.maximum.reduceat(x, firsts),
+                np.maximum.reduceat(y, firsts),
+            ]
+        )
+        return cls(
+            ox[sloped], oy[sloped], ox[sloped + 1], oy[sloped + 1],
+            owner[sloped], group_bounds,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -525,7 +632,8 @@ class _Coverage:
     """Covered area of the pixels of some rows, in the measure's unit.
 
     ``cell_*``: each pixel the boundary crosses. ``run_*``: row runs of pixels
-    [c0, c1) between crossed ones, each pixel covering ``v``.
+    [c0, c1) between crossed ones, each pixel covering ``v``. ``*_group``:
+    the boundary each belongs to, when several are measured together.
     """
 
     cell_row: np.ndarray
@@ -535,6 +643,8 @@ class _Coverage:
     run_c0: np.ndarray
     run_c1: np.ndarray
     run_v: np.ndarray
+    cell_group: np.ndarray | None = None
+    run_group: np.ndarray | None = None
 
 
 def _clip_edges(
@@ -603,14 +713,30 @@ def _first_crossing(a, b):
 
 def _band_coverage(edges: _Edges, r0: int, r1: int, measure: _Measure) -> _Coverage:
     """Exact coverage of rows [r0, r1) (see the module docstring)."""
-    segment, x, y = _cut_points(*_clip_edges(edges, r0, r1))
+    return _pixel_coverage(*_clip_edges(edges, r0, r1), None, measure)
+
+
+def _pixel_coverage(
+    ax: np.ndarray,
+    ay: np.ndarray,
+    bx: np.ndarray,
+    by: np.ndarray,
+    group: np.ndarray | None,
+    measure: _Measure,
+) -> _Coverage:
+    """Exact coverage of the pixels under the segments (a, b), per ``group`` of
+    segments (one boundary each; None: all one). A group's numbers are the same
+    floats whether it is measured alone or with others."""
+    segment, x, y = _cut_points(ax, ay, bx, by)
     cumulative, density = measure.at(y)
     # pieces between consecutive cut points of a segment lie in one pixel each;
     # horizontal ones add nothing
     a = np.flatnonzero((segment[1:] == segment[:-1]) & (y[1:] != y[:-1]))
     if a.size == 0:
         none_i, none_f = np.zeros(0, np.int64), np.zeros(0)
-        return _Coverage(none_i, none_i, none_f, none_i, none_i, none_i, none_f)
+        return _Coverage(
+            none_i, none_i, none_f, none_i, none_i, none_i, none_f, none_i, none_i
+        )
     b = a + 1
     row = np.floor((y[a] + y[b]) / 2).astype(np.int64)
     col = np.floor((x[a] + x[b]) / 2).astype(np.int64)
@@ -619,26 +745,28 @@ def _band_coverage(edges: _Edges, r0: int, r1: int, measure: _Measure) -> _Cover
     # the second term is exact while the density changes linearly along it
     own = ((x[a] + x[b]) / 2 - (col + 1)) * d_cum
     own += (x[b] - x[a]) * (density[b] - density[a]) * (y[b] - y[a]) / 12
-    # sum per pixel, pixels sorted by (row, col)
-    col_min = col.min()
-    key = (row - r0) * (col.max() - col_min + 1) + (col - col_min)
+    # sum per pixel, pixels sorted by (group, row, col)
+    g = np.zeros(1, np.int64) if group is None else group[segment[a]]
+    row_min, col_min = row.min(), col.min()
+    width = col.max() - col_min + 1
+    key = (g * (row.max() - row_min + 1) + (row - row_min)) * width + (col - col_min)
     order = np.argsort(key, kind="stable")
     key = key[order]
     first = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
     own = np.add.reduceat(own[order], first)
     d_cum = np.add.reduceat(d_cum[order], first)
-    row, col = row[order][first], col[order][first]
-    # pieces to the left of each pixel in its row: a running sum restarted per row
-    running = np.cumsum(d_cum)
-    row_first = np.flatnonzero(np.concatenate([[True], row[1:] != row[:-1]]))
-    before_row = np.concatenate([[0.0], running])[row_first]
-    running -= np.repeat(before_row, np.diff(np.append(row_first, row.size)))
+    row, col, line = row[order][first], col[order][first], key[first] // width
+    g = np.zeros(row.size, np.int64) if group is None else g[order][first]
+    # pieces to the left of each pixel in its row
+    new_row = np.concatenate([[True], line[1:] != line[:-1]])
+    new_group = np.concatenate([[True], g[1:] != g[:-1]])
+    running = _running_in_rows(d_cum, new_row, new_group)
     cell_area = own - (running - d_cum)
     # a run lies between two crossed pixels of a row; rounding-level values are 0
     tiny = 1e-9 * measure.pixel_area
     cell_area[np.abs(cell_area) < tiny] = 0
     v = -running[:-1]
-    run = np.flatnonzero((row[1:] == row[:-1]) & (col[1:] > col[:-1] + 1) & (v > tiny))
+    run = np.flatnonzero(~new_row[1:] & (col[1:] > col[:-1] + 1) & (v > tiny))
     return _Coverage(
         cell_row=row,
         cell_col=col,
@@ -647,7 +775,27 @@ def _band_coverage(edges: _Edges, r0: int, r1: int, measure: _Measure) -> _Cover
         run_c0=col[run] + 1,
         run_c1=col[run + 1],
         run_v=v[run],
+        cell_group=g,
+        run_group=g[run],
     )
+
+
+@numba.njit(cache=True, nogil=True)
+def _running_in_rows(d_cum, new_row, new_group):
+    """Per pixel, the sum of ``d_cum`` over its row up to it: the running sum
+    over its group's pixels less that before its row, as ``np.cumsum`` would
+    add them for the group alone (so a boundary measured with others gets the
+    same floats)."""
+    out = np.empty(d_cum.size)
+    total = before = 0.0
+    for i in range(d_cum.size):
+        if new_group[i]:
+            total = before = 0.0
+        elif new_row[i]:
+            before = total
+        total += d_cum[i]
+        out[i] = total - before
+    return out
 
 
 def _clip_coverage(
@@ -791,6 +939,12 @@ def warm_up() -> None:
         index = np.zeros((1, 1), dtype)
         _count_runs(index, *runs, np.ones(1), 1)
         _weigh_runs(index, np.ones((1, 1)), *runs, np.ones(1), 1)
+    _running_in_rows(np.zeros(1), np.ones(1, bool), np.ones(1, bool))
+    one, span = np.ones(1, np.int64), np.array([[0, 1]], np.int64)
+    _count_in_windows(
+        np.zeros((1, 1), np.uint8), *(one - 1, one - 1, one, one),
+        span, *runs[:2], np.ones(1), span, *runs, np.ones(1), 1,
+    )  # fmt: skip
 
 
 def _spans(start: int, stop: int, step: int) -> Iterator[tuple[int, int]]:
@@ -830,7 +984,7 @@ class _Windows:
         self._edges, self._measure = edges, measure
         self._rows, self._cols = rows, cols
         self._band_rows, self._window_cols = shape
-        self.count = len(list(_spans(*rows, shape[0]))) * len(self._col_spans())
+        self.count = _window_count(rows, cols, shape)
 
     def _col_spans(self) -> list[tuple[int, int]]:
         col_lo, col_hi = self._cols
@@ -850,6 +1004,178 @@ class _Windows:
                     clipped if clipped else (Window(c0, r0, c1 - c0, r1 - r0), None)
                 )
                 yield window, cov, done / total
+
+
+def _window_count(
+    rows: tuple[int, int], cols: tuple[int, int], shape: tuple[int, int]
+) -> int:
+    """How many windows ``_Windows`` reads over rows x cols in windows of shape."""
+    band_rows, window_cols = shape
+    col_spans = (
+        1 if window_cols >= cols[1] - cols[0] else len(list(_spans(*cols, window_cols)))
+    )
+    return len(list(_spans(*rows, band_rows))) * col_spans
+
+
+@dataclass(frozen=True)
+class _SharedWindows:
+    """The window each of many boundaries is counted on and its coverage in
+    that window's coordinates, as ``_clip_coverage`` gives them for one
+    boundary in its one window: boundary k's cells are
+    ``coverage.cell_*[cell_span[k, 0]:cell_span[k, 1]]``, its runs likewise."""
+
+    has_window: np.ndarray
+    row_off: np.ndarray
+    col_off: np.ndarray
+    height: np.ndarray
+    width: np.ndarray
+    coverage: _Coverage
+    cell_span: np.ndarray
+    run_span: np.ndarray
+
+    @classmethod
+    def of(cls, cov: _Coverage, group_bounds: np.ndarray, count: int) -> _SharedWindows:
+        assert cov.cell_group is not None and cov.run_group is not None
+        col_lo = np.floor(group_bounds[:, 0]).astype(np.int64)
+        col_hi = np.ceil(group_bounds[:, 2]).astype(np.int64)
+        g, rg = cov.cell_group, cov.run_group
+        cells = (cov.cell_col >= col_lo[g]) & (cov.cell_col < col_hi[g])
+        cells &= cov.cell_area != 0
+        run_c0 = np.maximum(cov.run_c0, col_lo[rg])
+        run_c1 = np.minimum(cov.run_c1, col_hi[rg])
+        runs = run_c1 > run_c0
+        g, cell_row, cell_col = g[cells], cov.cell_row[cells], cov.cell_col[cells]
+        rg, run_row = rg[runs], cov.run_row[runs]
+        run_c0, run_c1 = run_c0[runs], run_c1[runs]
+        # each window: the smallest holding the boundary's cells and runs
+        last = np.iinfo(np.int64).max
+        row_lo, col_lo = np.full(count, last), np.full(count, last)
+        row_hi, col_hi = np.full(count, -1), np.full(count, -1)
+        for group, rows, lo, hi in (
+            (g, cell_row, cell_col, cell_col),
+            (rg, run_row, run_c0, run_c1 - 1),
+        ):
+            np.minimum.at(row_lo, group, rows)
+            np.maximum.at(row_hi, group, rows)
+            np.minimum.at(col_lo, group, lo)
+            np.maximum.at(col_hi, group, hi)
+        has_window = row_hi >= 0
+        row_off = np.where(has_window, row_lo, 0)
+        col_off = np.where(has_window, col_lo, 0)
+        groups = np.arange(count)
+        return cls(
+            has_window=has_window,
+            row_off=row_off,
+            col_off=col_off,
+            height=np.where(has_window, row_hi - row_lo + 1, 0),
+            width=np.where(has_window, col_hi - col_lo + 1, 0),
+            coverage=_Coverage(
+                cell_row=cell_row - row_off[g],
+                cell_col=cell_col - col_off[g],
+                cell_area=cov.cell_area[cells],
+                run_row=run_row - row_off[rg],
+                run_c0=run_c0 - col_off[rg],
+                run_c1=run_c1 - col_off[rg],
+                run_v=cov.run_v[runs],
+            ),
+            cell_span=np.column_stack(
+                [np.searchsorted(g, groups), np.searchsorted(g, groups, "right")]
+            ),
+            run_span=np.column_stack(
+                [np.searchsorted(rg, groups), np.searchsorted(rg, groups, "right")]
+            ),
+        )
+
+    def regions(
+        self, band_rows: int, block_width: int, max_pixels: int
+    ) -> Iterator[tuple[Window, np.ndarray]]:
+        """Windows to read, each with the boundaries whose windows it holds:
+        boundaries grouped by the band of rows their window starts in, side by
+        side along the band while the next one starts in the same or the next
+        block column and the region stays within ``max_pixels``."""
+        has = np.flatnonzero(self.has_window)
+        band = self.row_off[has] // band_rows
+        order = has[np.lexsort((self.col_off[has], band))]
+        region: list[int] = []  # row0, row1, col0, col1, band
+        members: list[int] = []
+        for k in order.tolist():
+            r0, c0 = int(self.row_off[k]), int(self.col_off[k])
+            r1, c1 = r0 + int(self.height[k]), c0 + int(self.width[k])
+            if members:
+                R0, R1, C0, C1, B = region
+                rows, cols = max(R1, r1) - min(R0, r0), max(C1, c1) - min(C0, c0)
+                if (
+                    r0 // band_rows == B
+                    and c0 // block_width <= (C1 - 1) // block_width + 1
+                    and rows * cols <= max_pixels
+                ):
+                    region = [min(R0, r0), max(R1, r1), min(C0, c0), max(C1, c1), B]
+                    members.append(k)
+                    continue
+                yield Window(C0, R0, C1 - C0, R1 - R0), np.array(members)
+            region, members = [r0, r1, c0, c1, r0 // band_rows], [k]
+        if members:
+            R0, R1, C0, C1, _ = region
+            yield Window(C0, R0, C1 - C0, R1 - R0), np.array(members)
+
+
+@numba.njit(cache=True, nogil=True)
+def _count_in_windows(
+    block, row_off, col_off, height, width,
+    cell_span, cell_row, cell_col, cell_area,
+    run_span, run_row, run_c0, run_c1, run_v, n_codes,
+):  # fmt: skip
+    """``_window_sums`` of many windows of one uint8 block without pixel areas,
+    each with its own coverage: the same sums, added in the same order."""
+    sums = np.zeros((row_off.size, n_codes))
+    for m in range(row_off.size):
+        r, c = row_off[m], col_off[m]
+        view = block[r : r + height[m], c : c + width[m]]
+        cells = np.zeros(n_codes)  # as np.bincount adds the weights
+        for k in range(cell_span[m, 0], cell_span[m, 1]):
+            cells[view[cell_row[k], cell_col[k]]] += cell_area[k]
+        a, b = run_span[m, 0], run_span[m, 1]
+        runs = _count_runs(
+            view, run_row[a:b], run_c0[a:b], run_c1[a:b], run_v[a:b], n_codes
+        )
+        for code in range(n_codes):
+            sums[m, code] = cells[code] + runs[code]
+    return sums
+
+
+def _checked_boundaries(boundaries: list) -> np.ndarray:
+    """``_checked_boundary`` of each, as an array; the checks vectorised, and
+    the first boundary failing them checked again alone to raise its error."""
+    geometries = np.empty(len(boundaries), object)
+    geometries[:] = boundaries
+    polygonal = np.array(
+        [isinstance(b, shapely.Polygon | shapely.MultiPolygon) for b in boundaries],
+        bool,
+    )
+    good = polygonal.copy()
+    candidates = geometries[polygonal]
+    west, south, east, north = shapely.bounds(candidates).T
+    with np.errstate(invalid="ignore"):
+        good[polygonal] = (
+            ~shapely.is_empty(candidates)
+            & shapely.is_valid(candidates)
+            & (shapely.area(candidates) != 0)
+            & (west >= -180) & (east <= 360) & (south >= -90) & (north <= 90)
+        )  # fmt: skip
+    for i in np.flatnonzero(~good).tolist():
+        with _boundary_at(i):
+            _checked_boundary(boundaries[i])
+    return shapely.force_2d(geometries)
+
+
+@contextmanager
+def _boundary_at(index: int) -> Iterator[None]:
+    """Marks an ``AreaError`` raised inside with the boundary's position."""
+    try:
+        yield
+    except AreaError as error:
+        error.boundary_index = index
+        raise
 
 
 class _Totals:
@@ -965,14 +1291,18 @@ class LandCoverRaster:
         progress: Callable[[float], None] | None = None,
     ) -> ClassAreas:
         """Area of each class inside ``boundary``, a (Multi)Polygon in EPSG:4326."""
-        rings = _rings(_checked_boundary(boundary))
-        dense = [(_densify_ring(xy), exterior) for xy, exterior in rings]
-        edges = _Edges.of(self._to_pixels(dense))
+        rings = _RingSet.of(np.array([_checked_boundary(boundary)]))
+        dense = rings.densified()
+        pixels = self._to_pixels(dense.xy)
+        if not np.isfinite(pixels).all():
+            raise InvalidBoundaryError("The boundary is beyond the raster CRS's area.")
+        edges = _Edges.of(dense.with_xy(pixels))
         windows = self._windows(edges)
         totals = _Totals(self._nodata)
 
         def areas() -> tuple[float, float]:  # outside the raster, and in all
-            return self._outside_m2(dense, edges.bounds), _geodesic_area_m2(rings)
+            outside_m2 = self._outside_m2(dense.of_owner(0), edges.bounds)
+            return outside_m2, rings.geodesic_areas_m2(1)[0]
 
         def count(window: Window, cov: _Coverage, pixels: tuple) -> None:
             block, valid = pixels
@@ -993,16 +1323,213 @@ class LandCoverRaster:
             area_model=self.area_model,
         )
 
-    def _to_pixels(self, rings: _Rings) -> _Rings:
-        xy = np.concatenate([ring for ring, _ in rings])
+    def class_areas_of_each(
+        self,
+        boundaries: Iterable[shapely.Polygon | shapely.MultiPolygon],
+        *,
+        progress: Callable[[float], None] | None = None,
+    ) -> list[ClassAreas]:
+        """``class_areas`` of each boundary, the same numbers, measured together
+        (see "Many boundaries" in the module docstring). Overlapping boundaries
+        each get their whole area. ``progress`` gets the fraction of boundaries
+        done. A bad boundary raises the ``AreaError`` ``class_areas`` would, with
+        ``boundary_index`` set to its position."""
+        geometries = _checked_boundaries(list(boundaries))
+        results: list[ClassAreas | None] = [None] * len(geometries)
+        done = 0
+
+        def measured(indices: np.ndarray) -> None:
+            nonlocal done
+            done += len(indices)
+            if progress is not None:
+                progress(done / len(geometries))
+
+        with _gdal_env():
+            for batch in self._batches(geometries):
+                self._measure_together(geometries, batch, results, measured)
+        return results  # type: ignore[return-value]
+
+    def _batches(self, geometries: np.ndarray) -> Iterator[np.ndarray]:
+        """Indices of the boundaries in the order they lie on the raster (bands
+        of rows, then columns), cut into batches whose coverage arrays stay
+        small; a batch's boundaries are worked out together."""
+        if geometries.size == 0:
+            return
+        west, south, east, north = shapely.bounds(geometries).T
+        corners = np.column_stack(
+            [np.r_[west, east], np.r_[south, north]]
+        )  # lower left, then upper right corners
+        with np.errstate(invalid="ignore"):
+            pixels = self._to_pixels(corners)
+            lower_left, upper_right = np.split(pixels, 2)
+            col, row = (lower_left + upper_right).T / 2
+            extent = np.abs(upper_right - lower_left).sum(axis=1)
+            extent = np.nan_to_num(extent, nan=_BATCH_EXTENT, posinf=_BATCH_EXTENT)
+            order = np.lexsort((col, np.floor(row / self._shared_band_rows())))
+        start, used = 0, 0.0
+        for k, i in enumerate(order.tolist()):
+            used += extent[i]
+            if k + 1 - start == _BATCH_SIZE or used >= _BATCH_EXTENT:
+                yield order[start : k + 1]
+                start, used = k + 1, 0.0
+        if start < order.size:
+            yield order[start:]
+
+    def _shared_band_rows(self) -> int:
+        """Rows of the bands shared reads are grouped in: whole blocks, at least
+        ``_SHARED_MIN_BAND_ROWS`` (a striped file's blocks may be one row)."""
+        block_h = self._src.block_shapes[0][0]
+        return block_h * max(1, -(-_SHARED_MIN_BAND_ROWS // block_h))
+
+    def _measure_together(
+        self,
+        geometries: np.ndarray,
+        batch: np.ndarray,
+        results: list[ClassAreas | None],
+        measured: Callable[[np.ndarray], None],
+    ) -> None:
+        """Measures a batch of boundaries into ``results``: the small ones whose
+        pixels lie wholly on the raster together, the others one by one."""
+        if batch.size == 0:
+            return
+        rings = _RingSet.of(geometries[batch])
+        dense = rings.densified()
+        pixels = self._to_pixels(dense.xy)
+        finite = np.ones(batch.size, bool)
+        finite[dense.point_owner()[~np.isfinite(pixels).all(axis=1)]] = False
+        if not finite.all():  # beyond the raster CRS: alone, to raise as it does
+            self._measure_alone(geometries, batch[~finite], results, measured)
+            self._measure_together(geometries, batch[finite], results, measured)
+            return
+        edges = _Edges.of(dense.with_xy(pixels))
+        shared = self._shareable(edges.group_bounds)
+        self._measure_alone(geometries, batch[~shared], results, measured)
+        if not shared.any():
+            return
+        mine = shared[edges.group]
+        cov = _pixel_coverage(
+            edges.x0[mine], edges.y0[mine], edges.x1[mine], edges.y1[mine],
+            edges.group[mine], self._measure,
+        )  # fmt: skip
+        windows = _SharedWindows.of(cov, edges.group_bounds, batch.size)
+        boundary_m2 = rings.geodesic_areas_m2(batch.size)
+
+        def result(k: int, totals: _Totals) -> None:
+            results[batch[k]] = ClassAreas(
+                area_m2_by_class=totals.by_class(),
+                nodata_m2=totals.nodata_m2,
+                outside_raster_m2=0.0,  # shared ones lie wholly on the raster
+                boundary_m2=boundary_m2[k],
+                pixels_read=totals.pixels_read,
+                area_model=self.area_model,
+            )
+
+        missed = np.flatnonzero(shared & ~windows.has_window)
+        for k in missed.tolist():  # the boundary covers no pixel measurably
+            result(k, _Totals(self._nodata))
+        measured(missed)
+        for region, members in windows.regions(
+            self._shared_band_rows(),
+            self._src.block_shapes[0][1],
+            self._max_window_pixels,
+        ):
+            pixels_of_region = self._read(region)
+            for k, totals in zip(
+                members.tolist(),
+                self._count_shared(region, pixels_of_region, windows, members),
+                strict=True,
+            ):
+                result(k, totals)
+            measured(members)
+
+    def _shareable(self, group_bounds: np.ndarray) -> np.ndarray:
+        """Which boundaries (by their pixel bounds) are measured with others:
+        those wholly on the raster that ``class_areas`` reads in one window
+        and no larger than ``_SHARED_MAX_SIDE`` pixels a side."""
+        height, width = self._src.height, self._src.width
+        block = self._src.block_shapes[0]
+        shareable = np.zeros(len(group_bounds), bool)
+        for k, (x_min, y_min, x_max, y_max) in enumerate(group_bounds.tolist()):
+            if x_min < 0 or y_min < 0 or x_max > width or y_max > height:
+                continue  # class_areas measures the part beyond the raster
+            rows = math.floor(y_min), math.ceil(y_max)
+            cols = math.floor(x_min), math.ceil(x_max)
+            if max(rows[1] - rows[0], cols[1] - cols[0]) > _SHARED_MAX_SIDE:
+                continue
+            shape = _window_shape(block, cols[1] - cols[0], self._max_window_pixels)
+            shareable[k] = _window_count(rows, cols, shape) == 1
+        return shareable
+
+    def _measure_alone(
+        self,
+        geometries: np.ndarray,
+        indices: np.ndarray,
+        results: list[ClassAreas | None],
+        measured: Callable[[np.ndarray], None],
+    ) -> None:
+        for i in indices.tolist():
+            with _boundary_at(i):
+                results[i] = self.class_areas(geometries[i])
+            measured(np.array([i]))
+
+    def _count_shared(
+        self,
+        region: Window,
+        pixels: tuple[np.ndarray, np.ndarray | None],
+        windows: _SharedWindows,
+        members: np.ndarray,
+    ) -> list[_Totals]:
+        """Each member's totals over its own window inside the region read: the
+        sums ``class_areas`` makes over that window, in the same order."""
+        block, valid = pixels
+        row_off = windows.row_off[members] - int(region.row_off)
+        col_off = windows.col_off[members] - int(region.col_off)
+        height, width = windows.height[members], windows.width[members]
+        cov = windows.coverage
+        cells, runs = windows.cell_span[members], windows.run_span[members]
+        all_totals = [_Totals(self._nodata) for _ in range(members.size)]
+        if block.dtype == np.uint8 and valid is None and self._pixel_areas is None:
+            sums = _count_in_windows(
+                block, row_off, col_off, height, width,
+                cells, cov.cell_row, cov.cell_col, cov.cell_area,
+                runs, cov.run_row, cov.run_c0, cov.run_c1, cov.run_v,
+                len(_UINT8_CODES),
+            )  # fmt: skip
+            for m, totals in enumerate(all_totals):
+                totals.add(_UINT8_CODES, sums[m], int(height[m] * width[m]))
+            return all_totals
+        for m, totals in enumerate(all_totals):  # as class_areas counts a window
+            rows = slice(row_off[m], row_off[m] + height[m])
+            cols = slice(col_off[m], col_off[m] + width[m])
+            index, codes = _dense_codes(
+                block[rows, cols], None if valid is None else valid[rows, cols]
+            )
+            own = Window(
+                int(col_off[m]) + int(region.col_off),
+                int(row_off[m]) + int(region.row_off),
+                int(width[m]),
+                int(height[m]),
+            )
+            px = self._pixel_areas.window(own) if self._pixel_areas else None
+            (c0, c1), (r0, r1) = cells[m], runs[m]
+            window_cov = _Coverage(
+                cov.cell_row[c0:c1], cov.cell_col[c0:c1], cov.cell_area[c0:c1],
+                cov.run_row[r0:r1], cov.run_c0[r0:r1], cov.run_c1[r0:r1],
+                cov.run_v[r0:r1],
+            )  # fmt: skip
+            totals.add(
+                codes, _window_sums(index, len(codes), window_cov, px), index.size
+            )
+        return all_totals
+
+    def _to_pixels(self, lonlat: np.ndarray) -> np.ndarray:
+        """(n, 2) lon/lat as (column, row) pixel coordinates; not finite where
+        the raster's CRS cannot map a point."""
+        xy = lonlat
         if self._to_crs is not None:
-            xy = _xy_function(self._to_crs)(xy)
+            xy = np.column_stack(self._to_crs.transform(lonlat[:, 0], lonlat[:, 1]))
         t = self._src.transform
-        pixels = (xy - (t.c, t.f)) / (t.a, t.e)
-        ends = np.cumsum([len(ring) for ring, _ in rings])[:-1]
-        return [
-            (p, ext) for p, (_, ext) in zip(np.split(pixels, ends), rings, strict=True)
-        ]
+        return (xy - (t.c, t.f)) / (t.a, t.e)
 
     def _outside_m2(
         self, rings: _Rings, pixel_bounds: tuple[float, float, float, float]

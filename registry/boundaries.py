@@ -95,6 +95,28 @@ class Boundary:
     feature_count: int
 
 
+@dataclass(frozen=True)
+class NamedBoundary:
+    """One feature of a file read feature by feature."""
+
+    name: str  # its name field's value, or its number from 1 in the file
+    boundary: Boundary
+
+
+@dataclass(frozen=True)
+class _Features:
+    """A file's features as read: the polygons of each, the value of the
+    requested name field of each (None without one), the file's CRS."""
+
+    polygons: list[list[GEOSGeometry]]
+    names: list[object]
+    srid: int
+
+    def dissolved(self) -> Boundary:
+        polygons = [polygon for feature in self.polygons for polygon in feature]
+        return _build(polygons, len(self.polygons), self.srid)
+
+
 @functools.cache
 def _crs_labels() -> tuple[tuple[int, str], ...]:
     return tuple(
@@ -110,6 +132,34 @@ def crs_choices() -> list[tuple[int, str]]:
 
 def read_boundary_file(uploaded, *, declared_srid: int | None = None) -> Boundary:
     """An uploaded boundary file (a Django File: .name, .size, .chunks())."""
+    return _read_features(uploaded, declared_srid, None).dissolved()
+
+
+def read_boundary_features(
+    uploaded, *, name_field: str = "", declared_srid: int | None = None
+) -> list[NamedBoundary]:
+    """Each feature of a boundary file as a boundary of its own (the parcels of
+    a project, the projects of a county), named by its ``name_field`` (its
+    number from 1 without one). The file is vetted as ``read_boundary_file``
+    vets it, and each feature as a whole boundary would be."""
+    features = _read_features(uploaded, declared_srid, name_field or None)
+    named = []
+    for number, (polygons, name) in enumerate(
+        zip(features.polygons, features.names, strict=True), 1
+    ):
+        label = str(number) if not name_field else "" if name is None else str(name)
+        try:
+            boundary = _build(polygons, 1, features.srid)
+        except ValidationError as error:
+            reason = " ".join(error.messages)
+            raise _refuse("invalid_feature", feature=label, reason=reason) from None
+        named.append(NamedBoundary(label, boundary))
+    if not named:
+        raise _refuse("empty_geometry")
+    return named
+
+
+def _read_features(uploaded, declared_srid: int | None, name_field: str | None):
     _check_declared(declared_srid)
     kind = FORMATS.get(PurePosixPath(uploaded.name or "").suffix.lower())
     if kind is None:
@@ -120,7 +170,7 @@ def read_boundary_file(uploaded, *, declared_srid: int | None = None) -> Boundar
     with tempfile.TemporaryDirectory(prefix="boundary-") as workdir:
         path = Path(workdir) / "upload"
         _save(uploaded, path, limit)
-        return _READERS[kind](path, declared_srid)
+        return _READERS[kind](path, declared_srid, name_field)
 
 
 @dataclass(frozen=True)
@@ -209,7 +259,7 @@ def parse_geojson_geometry(text: str, *, declared_srid: int | None = None) -> Bo
         raise _too_large(_max_bytes())
     if not text.strip():
         raise _refuse("empty_file:text")
-    return _from_geojson(text, declared_srid)
+    return _from_geojson(text, declared_srid, None).dissolved()
 
 
 def normalize_geometry(geometry: GEOSGeometry) -> Boundary:
@@ -260,7 +310,9 @@ def _head(path: Path, size: int) -> bytes:
         return file.read(size)
 
 
-def _read_geojson(path: Path, declared_srid: int | None) -> Boundary:
+def _read_geojson(
+    path: Path, declared_srid: int | None, name_field: str | None
+) -> _Features:
     data = path.read_bytes()
     if not data.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"{"):
         raise _refuse("invalid_file", format="GeoJSON")
@@ -268,10 +320,12 @@ def _read_geojson(path: Path, declared_srid: int | None) -> Boundary:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise _refuse("invalid_geojson:encoding") from None
-    return _from_geojson(text, declared_srid)
+    return _from_geojson(text, declared_srid, name_field)
 
 
-def _read_kml(path: Path, declared_srid: int | None) -> Boundary:
+def _read_kml(
+    path: Path, declared_srid: int | None, name_field: str | None
+) -> _Features:
     prolog, root, _rest = _head(path, 4096).partition(b"<kml")
     # KML never needs a DTD; refusing one rules out XML entity tricks.
     if not root or b"<!DOCTYPE" in prolog.upper():
@@ -279,15 +333,17 @@ def _read_kml(path: Path, declared_srid: int | None) -> Boundary:
     srid = _resolve_srid(4326, declared_srid)  # KML is WGS 84 by definition
     datasource = _open(path.rename(path.with_suffix(".kml")), "KML")
     # KML folders (GDAL layers) only organise placemarks: read them all.
-    polygons, count = [], 0
+    polygons, names = [], []
     for layer in datasource:
-        layer_polygons, layer_count = _layer_polygons(layer)
+        layer_polygons, layer_names = _layer_features(layer, name_field)
         polygons += layer_polygons
-        count += layer_count
-    return _build(polygons, count, srid)
+        names += layer_names
+    return _Features(polygons, names, srid)
 
 
-def _read_geopackage(path: Path, declared_srid: int | None) -> Boundary:
+def _read_geopackage(
+    path: Path, declared_srid: int | None, name_field: str | None
+) -> _Features:
     head = _head(path, 72)
     if not head.startswith(b"SQLite format 3\x00") or (
         head[68:72] not in GPKG_APPLICATION_IDS
@@ -302,16 +358,19 @@ def _read_geopackage(path: Path, declared_srid: int | None) -> Boundary:
     except (GDALException, SRSException):
         found = None
     srid = _resolve_srid(found, declared_srid)
-    return _build(*_layer_polygons(layer), srid)
+    return _Features(*_layer_features(layer, name_field), srid)
 
 
-def _read_shapefile(path: Path, declared_srid: int | None) -> Boundary:
+def _read_shapefile(
+    path: Path, declared_srid: int | None, name_field: str | None
+) -> _Features:
     if _head(path, 4) != b"PK\x03\x04":
         raise _refuse("invalid_file", format="ZIP")
     shp, prj = _extract_shapefile(path, path.parent)
     found = _identify(prj, declared_srid) if prj else None
     srid = _resolve_srid(found, declared_srid)
-    return _build(*_layer_polygons(_open(shp, "Shapefile")[0]), srid)
+    layer = _open(shp, "Shapefile")[0]
+    return _Features(*_layer_features(layer, name_field), srid)
 
 
 _READERS = {
@@ -457,7 +516,9 @@ def _shapefile_parts(entries: list[zipfile.ZipInfo]) -> dict[str, zipfile.ZipInf
 # GeoJSON
 
 
-def _from_geojson(text: str, declared_srid: int | None) -> Boundary:
+def _from_geojson(
+    text: str, declared_srid: int | None, name_field: str | None
+) -> _Features:
     try:
         document = json.loads(text, parse_constant=_no_constant)
     except (ValueError, RecursionError) as error:
@@ -465,12 +526,17 @@ def _from_geojson(text: str, declared_srid: int | None) -> Boundary:
     if not isinstance(document, dict):
         raise _refuse("invalid_geojson:type")
     geometries = _geojson_geometries(document)
-    polygons = [polygon for g in geometries for polygon in _polygons(_bare_ogr(g))]
+    polygons = [_polygons(_bare_ogr(g)) for g in geometries]
+    names = [_geojson_name(d, name_field) for d in _geojson_properties(document)]
     # RFC 7946 means lon/lat, but without a "crs" numbers beyond it are metres.
-    lonlat = all(_within(polygon.extent, (-180, -90, 180, 90)) for polygon in polygons)
+    lonlat = all(
+        _within(polygon.extent, (-180, -90, 180, 90))
+        for feature in polygons
+        for polygon in feature
+    )
     found = _geojson_crs(document.get("crs"))
     srid = _resolve_srid(found, declared_srid, default=4326 if lonlat else None)
-    return _build(polygons, len(geometries), srid)
+    return _Features(polygons, names, srid)
 
 
 def _no_constant(name: str):
@@ -486,6 +552,25 @@ def _geojson_geometries(document: dict) -> list:
     if "coordinates" in document or "geometries" in document:
         return [document]
     raise _refuse("invalid_geojson:type")
+
+
+def _geojson_properties(document: dict) -> list[dict]:
+    """The properties of each feature ``_geojson_geometries`` lists."""
+    if document.get("type") == "FeatureCollection":
+        features = document["features"]
+    elif document.get("type") == "Feature":
+        features = [document]
+    else:
+        return [{}]
+    return [feature.get("properties") or {} for feature in features]
+
+
+def _geojson_name(properties, name_field: str | None):
+    if name_field is None:
+        return None
+    if not isinstance(properties, dict) or name_field not in properties:
+        raise _refuse("missing_name_field", field=name_field)
+    return properties[name_field]
 
 
 def _feature_geometry(feature) -> dict:
@@ -563,16 +648,21 @@ def _resolve_srid(found: int | None, declared: int | None, *, default=None) -> i
 # Geometry
 
 
-def _layer_polygons(layer) -> tuple[list[GEOSGeometry], int]:
-    polygons, count = [], 0
+def _layer_features(
+    layer, name_field: str | None
+) -> tuple[list[list[GEOSGeometry]], list[object]]:
+    """The polygons of each feature, and its ``name_field`` value (None without)."""
+    if name_field is not None and name_field not in layer.fields:
+        raise _refuse("missing_name_field", field=name_field)
+    polygons, names = [], []
     for feature in layer:
         try:
             geometry = feature.geom
         except (GDALException, TypeError):  # none, or a kind GeoDjango cannot hold
             raise _refuse("not_polygon:missing") from None
-        polygons += _polygons(geometry)
-        count += 1
-    return polygons, count
+        polygons.append(_polygons(geometry))
+        names.append(None if name_field is None else feature.get(name_field))
+    return polygons, names
 
 
 def _polygons(geometry: OGRGeometry) -> list[GEOSGeometry]:
@@ -749,6 +839,11 @@ MESSAGES = {
         "The coordinates cannot be placed on the map in this coordinate system. "
         "Check that the coordinate system matches the file."
     ),
+    "missing_name_field": _(
+        "The features have no field “%(field)s”. Give the name of a field every "
+        "feature has, or leave it out to number the features."
+    ),
+    "invalid_feature": _("Feature “%(feature)s”: %(reason)s"),
     "zero_area": _(
         "The boundary encloses no measurable area. Check that it was drawn or "
         "exported correctly."

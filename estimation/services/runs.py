@@ -250,26 +250,64 @@ def measure_classes(
     lonlat = shapely.from_wkb(bytes(boundary.wkb))
     if kind == LandCoverDataset.Kind.RASTER:
         result = area.class_areas(path, lonlat, progress=progress)
-        by_code = {
+        return _raster_classes(result, nodata_codes)
+    result = landuse.class_areas(
+        path, lonlat, class_field=class_field, progress=progress
+    )
+    measured = result.area_m2_by_code
+    boundary_m2 = geodesy.geodesic_area_m2(lonlat)
+    return _classes_and_parts(
+        {code: quantities.hectares(m2) for code, m2 in measured.items()},
+        nodata_codes,
+        boundary_m2=boundary_m2,
+        nodata_m2=0.0,
+        outside_m2=max(0.0, boundary_m2 - math.fsum(measured.values())),
+        repaired=result.repaired,
+    )
+
+
+def measure_raster_classes_of_each(
+    *,
+    path: Path,
+    boundaries: list[MultiPolygon],
+    nodata_codes: list[str],
+    progress=None,
+) -> list[tuple[dict[str, Decimal], dict[str, Decimal]]]:
+    """``measure_classes`` of each boundary on one land-cover raster (a
+    project's parcels, every project of a county), in one pass over it: each
+    window is read once for all the boundaries on it. A bad boundary raises
+    the ``AreaError`` of ``area.LandCoverRaster.class_areas_of_each``, which
+    says which."""
+    lonlat = [shapely.from_wkb(bytes(boundary.wkb)) for boundary in boundaries]
+    with area.LandCoverRaster(path) as raster:
+        results = raster.class_areas_of_each(lonlat, progress=progress)
+    return [_raster_classes(result, nodata_codes) for result in results]
+
+
+def _raster_classes(result: area.ClassAreas, nodata_codes: list[str]):
+    return _classes_and_parts(
+        {
             str(code): quantities.hectares(m2)
             for code, m2 in result.area_m2_by_class.items()
-        }
-        nodata_m2, outside_m2, boundary_m2 = (
-            result.nodata_m2,
-            result.outside_raster_m2,
-            result.boundary_m2,
-        )
-        repaired = None
-    else:
-        result = landuse.class_areas(
-            path, lonlat, class_field=class_field, progress=progress
-        )
-        measured = result.area_m2_by_code
-        by_code = {code: quantities.hectares(m2) for code, m2 in measured.items()}
-        boundary_m2 = geodesy.geodesic_area_m2(lonlat)
-        nodata_m2 = 0.0
-        outside_m2 = max(0.0, boundary_m2 - math.fsum(measured.values()))
-        repaired = result.repaired
+        },
+        nodata_codes,
+        boundary_m2=result.boundary_m2,
+        nodata_m2=result.nodata_m2,
+        outside_m2=result.outside_raster_m2,
+        repaired=None,
+    )
+
+
+def _classes_and_parts(
+    by_code: dict[str, Decimal],
+    nodata_codes: list[str],
+    *,
+    boundary_m2: float,
+    nodata_m2: float,
+    outside_m2: float,
+    repaired,
+) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
+    """The scheme's no-data codes moved from the classes to the no-data part."""
     for code in nodata_codes:
         if code in by_code:
             nodata_m2 += float(by_code.pop(code) * quantities.M2_PER_HA)

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import rasterio
 import shapely
+import shapely.affinity
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyproj import CRS, Geod, Transformer
@@ -606,6 +607,229 @@ def test_one_open_raster_serves_many_parcels(raster_30m):
     with LandCoverRaster(raster_30m) as raster:
         shared = [raster.class_areas(p) for p in parcels]
     assert shared == [class_areas(raster_30m, p) for p in parcels]
+
+
+# --- many boundaries at once ------------------------------------------------------
+
+
+def parcels_over(rng, west, south, east, north, n, hectares=(1, 50)):
+    """n random star parcels with centres in the box."""
+    return [
+        star_parcel(
+            rng,
+            rng.uniform(west, east),
+            rng.uniform(south, north),
+            rng.uniform(*hectares),
+        )
+        for _ in range(n)
+    ]
+
+
+def mixed_boundaries(rng):
+    """Over raster_30m (105.25 to 105.358 E, 27.042 to 27.15 N): small parcels,
+    two of them the same and one overlapping, a MultiPolygon with a hole, a
+    parcel across the raster's edge, one on the nodata corner, a large box."""
+    parcels = parcels_over(rng, 105.255, 27.047, 105.353, 27.145, 40)
+    shifted = shapely.affinity.translate(parcels[0], xoff=0.002)
+    with_hole = shapely.MultiPolygon(
+        [
+            shapely.Polygon(
+                lonlat_box(105.30, 27.10, 105.31, 27.11).exterior.coords,
+                [lonlat_box(105.303, 27.103, 105.306, 27.106).exterior.coords],
+            ),
+            shapely.Polygon(lonlat_box(105.32, 27.10, 105.325, 27.105).exterior),
+        ]
+    )
+    across_edge = star_parcel(rng, 105.25, 27.10, 30)
+    on_nodata = star_parcel(rng, 105.2525, 27.1475, 3)
+    large = lonlat_box(105.26, 27.05, 105.35, 27.14)
+    return [*parcels, parcels[0], shifted, with_hole, across_edge, on_nodata, large]
+
+
+@pytest.mark.parametrize("max_window_pixels", [area.DEFAULT_MAX_WINDOW_PIXELS, 96 * 96])
+def test_many_boundaries_get_what_each_gets_alone(raster_30m, max_window_pixels):
+    boundaries = mixed_boundaries(np.random.default_rng(21))
+    with LandCoverRaster(raster_30m, max_window_pixels=max_window_pixels) as raster:
+        together = raster.class_areas_of_each(boundaries)
+        alone = [raster.class_areas(b) for b in boundaries]
+
+    assert together == alone  # every float to the last digit
+
+
+def test_overlapping_parcels_each_get_their_whole_area(raster_30m):
+    parcel = star_parcel(np.random.default_rng(4), 105.3, 27.1, 40)
+    overlapping = shapely.affinity.translate(parcel, xoff=0.002)
+    boundaries = [parcel, overlapping, parcel, parcel.union(overlapping)]
+    with LandCoverRaster(raster_30m) as raster:
+        results = raster.class_areas_of_each(boundaries)
+
+    assert results[0] == results[2]
+    for result, boundary in zip(results, boundaries, strict=True):
+        assert result.covered_m2 + result.nodata_m2 == pytest.approx(
+            geodesic_area_m2(boundary), rel=1e-6
+        )
+    assert results[3].covered_m2 < results[0].covered_m2 + results[1].covered_m2
+
+
+def test_parcels_on_one_block_are_read_in_one_window(raster_30m, monkeypatch):
+    # the raster's 128 x 128 blocks: rows and columns 128-255 are one block
+    rng = np.random.default_rng(8)
+    west, north = 105.25 + 140 * RES_30M, 27.15 - 140 * RES_30M
+    parcels = parcels_over(
+        rng, west, north - 100 * RES_30M, west + 100 * RES_30M, north, 30, (1, 3)
+    )
+    reads = []
+    with LandCoverRaster(raster_30m) as raster:
+        read = raster._read
+        monkeypatch.setattr(raster, "_read", lambda w: reads.append(w) or read(w))
+        together = raster.class_areas_of_each(parcels)
+
+    assert len(reads) == 1
+    assert reads[0].width * reads[0].height <= 128 * 128
+    assert together == [class_areas(raster_30m, p) for p in parcels]
+
+
+def test_parcels_far_apart_are_read_apart(raster_30m, monkeypatch):
+    # one band of rows, blocks far apart: the blocks between are not read
+    rng = np.random.default_rng(8)
+    lat = 27.15 - 60 * RES_30M
+    parcels = [
+        star_parcel(rng, 105.25 + 20 * RES_30M, lat, 2),
+        star_parcel(rng, 105.25 + 380 * RES_30M, lat, 2),
+    ]
+    reads = []
+    with LandCoverRaster(raster_30m) as raster:
+        read = raster._read
+        monkeypatch.setattr(raster, "_read", lambda w: reads.append(w) or read(w))
+        raster.class_areas_of_each(parcels)
+
+    assert len(reads) == 2
+    assert sum(w.width * w.height for w in reads) < 2 * 20 * 20
+
+
+def test_running_sums_restart_per_boundary_as_if_alone():
+    rng = np.random.default_rng(12)
+    d_cum = rng.normal(0, 900, 60)  # a group's sum need not vanish here
+    row = np.sort(rng.integers(0, 5, 60))
+    group = np.repeat([0, 1, 2], 20)
+    new_group = np.r_[True, group[1:] != group[:-1]]
+    new_row = new_group | np.r_[True, row[1:] != row[:-1]]
+
+    def alone(d, rows):  # np.cumsum less the sum before each row, one group
+        running = np.cumsum(d)
+        first = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+        before = np.concatenate([[0.0], running])[first]
+        return running - np.repeat(before, np.diff(np.append(first, rows.size)))
+
+    expected = np.concatenate(
+        [alone(d_cum[group == g], row[group == g]) for g in range(3)]
+    )
+    np.testing.assert_array_equal(
+        area._running_in_rows(d_cum, new_row, new_group), expected
+    )
+
+
+def lonlat_raster(path, data, **profile):
+    return write_raster(
+        path, data, from_origin(105.25, 27.15, RES_30M, RES_30M), **profile
+    )
+
+
+def masked_raster(path):
+    rng = np.random.default_rng(5)
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(
+        path, "w", driver="GTiff", width=200, height=200, count=1, dtype="uint8",
+        crs="EPSG:4326", transform=from_origin(105.25, 27.15, RES_30M, RES_30M),
+        tiled=True, blockxsize=64, blockysize=64,
+    ) as dst:  # fmt: skip
+        dst.write(rng.integers(1, 5, (200, 200), dtype=np.uint8), 1)
+        mask = np.full((200, 200), 255, np.uint8)
+        mask[:, 120:] = 0
+        dst.write_mask(mask)
+    return path
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(
+            lambda path: lonlat_raster(
+                path,
+                np.random.default_rng(6)
+                .choice(np.array([300, 1000, 65535], np.uint16), (200, 200)),
+                nodata=65535, tiled=True, blockxsize=64, blockysize=64,
+            ),
+            id="uint16",
+        ),
+        pytest.param(masked_raster, id="masked"),
+        pytest.param(lambda path: projected_raster(path, "EPSG:32648"), id="UTM"),
+        pytest.param(lambda path: projected_raster(path, ALBERS_CLCD), id="Albers"),
+    ],
+)  # fmt: skip
+def test_many_boundaries_on_other_rasters(tmp_path, make):
+    path = make(tmp_path / "r.tif")
+    rng = np.random.default_rng(9)
+    with LandCoverRaster(path) as raster:
+        west, south, east, north = raster._to_lonlat(
+            shapely.box(0, 0, raster._src.width, raster._src.height)
+        ).bounds
+        parcels = parcels_over(
+            rng, west + 0.005, south + 0.005, east - 0.005, north - 0.005, 25, (1, 20)
+        )
+        together = raster.class_areas_of_each(parcels)
+        alone = [raster.class_areas(p) for p in parcels]
+
+    assert together == alone
+    for result in together:
+        assert result.accounted_m2 == pytest.approx(result.boundary_m2, rel=1e-6)
+
+
+def test_a_bad_boundary_among_many_is_named_by_its_position(raster_30m):
+    parcel = star_parcel(np.random.default_rng(4), 105.3, 27.1, 10)
+    bow_tie = shapely.Polygon([(105, 27), (105.01, 27.01), (105.01, 27), (105, 27.01)])
+    far_away = shapely.box(100, 20, 100.1, 20.1)
+    with LandCoverRaster(raster_30m) as raster:
+        with pytest.raises(AreaError) as invalid:
+            raster.class_areas_of_each([parcel, parcel, bow_tie])
+        with pytest.raises(AreaError) as outside:
+            raster.class_areas_of_each([parcel, far_away, parcel])
+        with pytest.raises(AreaError) as not_polygon:
+            raster.class_areas_of_each([shapely.Point(105.3, 27.1)])
+
+    assert (invalid.value.code, invalid.value.boundary_index) == ("invalid_boundary", 2)
+    assert (outside.value.code, outside.value.boundary_index) == ("no_overlap", 1)
+    assert (not_polygon.value.code, not_polygon.value.boundary_index) == (
+        "invalid_boundary",
+        0,
+    )
+
+
+def test_a_boundary_beyond_the_raster_crs_among_many_is_named(tmp_path):
+    path = projected_raster(tmp_path / "r.tif", "EPSG:32648")
+    rng = np.random.default_rng(4)
+    parcels = [star_parcel(rng, 105.3, 27.1, 10) for _ in range(3)]
+    # UTM cannot map a point 95 degrees from its central meridian on the equator
+    unmappable = shapely.Polygon([(200, 0), (200.1, 0.1), (199.9, 0.1)])
+    with LandCoverRaster(path) as raster:
+        with pytest.raises(AreaError) as caught:
+            raster.class_areas_of_each([*parcels[:2], unmappable, parcels[2]])
+        measured = raster.class_areas_of_each(parcels)
+
+    assert (caught.value.code, caught.value.boundary_index) == ("invalid_boundary", 2)
+    assert "CRS" in caught.value.message
+    assert measured == [class_areas(path, p) for p in parcels]
+
+
+def test_many_boundaries_report_progress_to_one(raster_30m):
+    boundaries = mixed_boundaries(np.random.default_rng(3))
+    seen = []
+    with LandCoverRaster(raster_30m) as raster:
+        assert raster.class_areas_of_each([]) == []
+        raster.class_areas_of_each(boundaries, progress=seen.append)
+
+    assert seen == sorted(seen)
+    assert seen[-1] == 1.0
+    assert len(seen) > 2
 
 
 # --- bad input ---------------------------------------------------------------

@@ -1,5 +1,6 @@
 import json
 from decimal import Decimal as D
+from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -226,3 +227,122 @@ def test_estimate_command_refuses_a_boundary_outside_the_raster(tmp_path):
             "--scheme",
             "modis-igbp",
         )
+
+
+def _write_features(path, named_geometries, name_field="no"):
+    path.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {name_field: name},
+                        "geometry": geometry,
+                    }
+                    for name, geometry in named_geometries
+                ],
+            },
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_estimate_command_each_county_in_one_pass_as_json(capsys, tmp_path):
+    call_command(
+        "estimate", "--boundary", BIJIE, "--landcover", MODIS,
+        "--scheme", "modis-igbp", "--price", "95.70",
+        "--each-feature", "name_en", "--format", "json",
+    )  # fmt: skip
+    reports = json.loads(capsys.readouterr().out)
+    divisions = json.loads(Path(BIJIE).read_text(encoding="utf-8"))["features"]
+    dafang = next(f for f in divisions if f["properties"]["name_en"] == "Dafang County")
+    single = _write_features(
+        tmp_path / "dafang.geojson", [("Dafang County", dafang["geometry"])]
+    )
+    call_command(
+        "estimate", "--boundary", str(single), "--landcover", MODIS,
+        "--scheme", "modis-igbp", "--price", "95.70", "--format", "json",
+    )  # fmt: skip
+    alone = json.loads(capsys.readouterr().out)
+
+    names = [report["feature"] for report in reports]
+    assert names == [f["properties"]["name_en"] for f in divisions]
+    # the city and its counties overlap; each is measured in full
+    city, counties = reports[0], reports[1:]
+    county_ha = sum(report["boundary_area_ha"] for report in counties)
+    assert county_ha == pytest.approx(city["boundary_area_ha"], rel=1e-3)
+    for report in reports:
+        assert report["covered_area_ha"] == pytest.approx(
+            report["boundary_area_ha"], rel=1e-6
+        )
+    # the same report, fingerprint included, as estimating the county alone
+    assert reports[names.index("Dafang County")] == {"feature": "Dafang County"} | alone
+
+
+def test_estimate_command_each_feature_as_csv_and_table(capsys, tmp_path):
+    square = {
+        "type": "Polygon",
+        "coordinates": [
+            [[105.3, 27.3], [105.4, 27.3], [105.4, 27.4], [105.3, 27.4], [105.3, 27.3]]
+        ],
+    }
+    boundary = _write_features(
+        tmp_path / "parcels.geojson", [("=1+1", square), ("B-2", square)]
+    )
+    base = ["--boundary", str(boundary), "--landcover", MODIS, "--scheme", "modis-igbp"]
+
+    call_command("estimate", *base, "--each-feature", "no", "--format", "csv")
+    lines = capsys.readouterr().out.splitlines()
+    call_command("estimate", *base, "--each-feature")
+    table = capsys.readouterr().out
+
+    assert lines[0].startswith("feature,rank,ecosystem,area_ha")
+    first = [line for line in lines[1:] if line.startswith("'=1+1,")]
+    second = [line for line in lines[1:] if line.startswith("B-2,")]
+    assert first and len(first) == len(second)  # the name cannot run as a formula
+    # two features on the same ground: each counts in full
+    assert [line.partition(",")[2] for line in first] == [
+        line.partition(",")[2] for line in second
+    ]
+    assert first[-1].startswith("'=1+1,,total,")
+    assert "feature 1" in table and "feature 2" in table
+    assert table.count("total") == 2
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--each-feature", "parcel_no"], "no field “parcel_no”"),
+        (["--each-feature", "no"], "Feature far: .*outside the land-cover map"),
+        (
+            ["--each-feature", "no", "--landcover", "survey.gpkg"],
+            "--each-feature needs a GeoTIFF",
+        ),
+    ],
+)
+def test_estimate_command_each_feature_refusals(tmp_path, arguments, message):
+    near = {
+        "type": "Polygon",
+        "coordinates": [
+            [[105.3, 27.3], [105.4, 27.3], [105.4, 27.4], [105.3, 27.4], [105.3, 27.3]]
+        ],
+    }
+    far = {
+        "type": "Polygon",
+        "coordinates": [
+            [[120, 40], [120.1, 40], [120.1, 40.1], [120, 40.1], [120, 40]]
+        ],
+    }
+    boundary = _write_features(tmp_path / "p.geojson", [("near", near), ("far", far)])
+    (tmp_path / "survey.gpkg").write_bytes(b"not read")
+    options = {"--boundary": str(boundary), "--landcover": MODIS}
+    options |= {"--scheme": "modis-igbp"}
+    flags = iter(arguments)
+    for flag in flags:
+        value = next(flags)
+        options[flag] = str(tmp_path / value) if flag == "--landcover" else value
+    with pytest.raises(CommandError, match=message):
+        call_command("estimate", *[item for pair in options.items() for item in pair])

@@ -210,6 +210,72 @@ def test_real_county_upload_has_its_documented_area():
     assert float(boundary.area_ha) / 100 == pytest.approx(6304.3, rel=5e-4)
 
 
+# Feature by feature: each feature a boundary of its own
+
+EAST = box(105.31, 27.30, 105.32, 27.31)
+ACROSS = box(105.305, 27.30, 105.315, 27.31)  # overlaps both
+
+
+def parcels_file(tmp_path, name: str) -> bytes:
+    """SQUARE, EAST and ACROSS with ids 0, 1, 2 in a file of the given kind."""
+    shapes, suffix = [SQUARE, EAST, ACROSS], Path(name).suffix
+    if suffix == ".zip":
+        folder = tmp_path / "parcels"
+        folder.mkdir()
+        write_layer(folder / "parcels.shp", shapes, "EPSG:4326", "ESRI Shapefile")
+        return zip_entries({p.name: p.read_bytes() for p in folder.iterdir()})
+    driver = {".gpkg": "GPKG", ".geojson": "GeoJSON"}[suffix]
+    return write_layer(tmp_path / name, shapes, "EPSG:4326", driver).read_bytes()
+
+
+@pytest.mark.parametrize("name", ["parcels.geojson", "parcels.zip", "parcels.gpkg"])
+def test_each_feature_is_read_as_a_boundary_of_its_own(tmp_path, name):
+    data = parcels_file(tmp_path, name)
+
+    named = boundaries.read_boundary_features(upload(name, data), name_field="id")
+    numbered = boundaries.read_boundary_features(upload(name, data))
+
+    assert [feature.name for feature in named] == ["0", "1", "2"]
+    assert [feature.name for feature in numbered] == ["1", "2", "3"]
+    for feature, shape in zip(named, [SQUARE, EAST, ACROSS], strict=True):
+        assert feature.boundary.feature_count == 1
+        assert_lands_on(feature.boundary, shape, srid=4326)  # not dissolved
+    dissolved = boundaries.read_boundary_file(upload(name, data))
+    assert_lands_on(dissolved, SQUARE.union(EAST), srid=4326)
+
+
+@pytest.mark.parametrize("name", ["parcels.geojson", "parcels.gpkg"])
+def test_a_missing_name_field_is_refused(tmp_path, name):
+    refused(
+        "missing_name_field",
+        boundaries.read_boundary_features,
+        upload(name, parcels_file(tmp_path, name)),
+        name_field="parcel_no",
+    )
+
+
+def test_an_invalid_feature_is_refused_by_its_name():
+    corners = [(105.30, 27.30), (105.31, 27.31), (105.31, 27.30), (105.30, 27.31)]
+    document = {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "properties": {"no": name}, "geometry": geometry}
+            for name, geometry in [
+                ("A-1", mapping(SQUARE)),
+                ("A-2", mapping(shapely.Polygon(corners))),
+            ]
+        ],
+    }
+    error = refused(
+        "invalid_feature",
+        boundaries.read_boundary_features,
+        upload("p.geojson", json.dumps(document)),
+        name_field="no",
+    )
+    assert "“A-2”" in error.messages[0]
+    assert "Self-intersection" in error.messages[0]
+
+
 # Coordinate systems
 
 

@@ -8,9 +8,15 @@ With ``--period-start`` and ``--period-end`` (instead of ``--years``) the
 fingerprint is the one a run of the same boundary, land cover, scheme,
 methodology, period and price gets: both come through
 ``estimation.fingerprints``.
+
+With ``--each-feature [NAME_FIELD]`` every feature of the boundary file (a
+project's parcels, every project of a county) is estimated on its own, all in
+one pass over the raster, and reported one after another, named by the field
+(numbered from 1 without one); overlapping features each count in full.
 """
 
 import json
+from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -30,8 +36,12 @@ from estimation.selectors import (
     landcover_inputs,
     methodology_inputs,
 )
-from estimation.services.runs import flux_estimate, measure_classes
-from registry.boundaries import read_boundary_file
+from estimation.services.runs import (
+    flux_estimate,
+    measure_classes,
+    measure_raster_classes_of_each,
+)
+from registry.boundaries import read_boundary_features, read_boundary_file
 
 COLUMNS = (
     "ecosystem",
@@ -101,6 +111,15 @@ class Command(BaseCommand):
             help="EPSG code when the boundary file names none",
         )
         parser.add_argument(
+            "--each-feature",
+            nargs="?",
+            const="",
+            metavar="NAME_FIELD",
+            help="estimate every feature of the boundary file on its own, in one "
+            "pass over a GeoTIFF: one result per feature, named by NAME_FIELD "
+            "(numbered from 1 without it)",
+        )
+        parser.add_argument(
             "--format", choices=("table", "json", "csv"), default="table"
         )
 
@@ -129,6 +148,31 @@ class Command(BaseCommand):
         for path in (boundary_path, landcover_path):
             if not path.is_file():
                 raise CommandError(f"No such file: {path}")
+        kind = (
+            LandCoverDataset.Kind.RASTER
+            if landcover_path.suffix.lower() in (".tif", ".tiff")
+            else LandCoverDataset.Kind.VECTOR
+        )
+        inputs = {
+            "landcover": landcover_path,
+            "kind": kind,
+            "class_field": options["class_field"],
+            "scheme": scheme,
+            "methodology": methodology,
+            "period": period,
+            "years": years,
+            "price": price,
+        }
+        if options["each_feature"] is None:
+            report = self._estimate_one(boundary_path, options, inputs)
+            getattr(self, f"_write_{options['format']}")(report)
+            return
+        if kind != LandCoverDataset.Kind.RASTER:
+            raise CommandError("--each-feature needs a GeoTIFF land cover.")
+        reports = self._estimate_each(boundary_path, options, inputs)
+        getattr(self, f"_write_each_{options['format']}")(reports)
+
+    def _estimate_one(self, boundary_path: Path, options, inputs) -> dict:
         try:
             with boundary_path.open("rb") as handle:
                 boundary = read_boundary_file(
@@ -137,27 +181,58 @@ class Command(BaseCommand):
                 )
         except ValidationError as error:
             raise CommandError("Boundary: " + " ".join(error.messages)) from None
-
-        kind = (
-            LandCoverDataset.Kind.RASTER
-            if landcover_path.suffix.lower() in (".tif", ".tiff")
-            else LandCoverDataset.Kind.VECTOR
-        )
-        try:
-            by_code, parts = measure_classes(
-                path=landcover_path,
-                kind=kind,
+        with self._refusals():
+            measured = measure_classes(
+                path=inputs["landcover"],
+                kind=inputs["kind"],
                 boundary=boundary.geometry,
-                nodata_codes=scheme.nodata_codes,
-                class_field=options["class_field"],
+                nodata_codes=inputs["scheme"].nodata_codes,
+                class_field=inputs["class_field"],
             )
-            estimate = flux_estimate(
-                by_code_ha=by_code,
-                scheme=scheme,
-                methodology=methodology,
-                years=years,
-                price=price,
+            report = self._estimated(measured, inputs)
+        report["fingerprint"] = self._fingerprint(
+            boundary.geometry, self._landcover_sha256(inputs["landcover"]), inputs
+        )
+        return report
+
+    def _estimate_each(self, boundary_path: Path, options, inputs) -> list[dict]:
+        """One report per feature, all measured in one pass over the raster."""
+        try:
+            with boundary_path.open("rb") as handle:
+                features = read_boundary_features(
+                    File(handle, name=boundary_path.name),
+                    name_field=options["each_feature"],
+                    declared_srid=options["boundary_crs"],
+                )
+        except ValidationError as error:
+            raise CommandError("Boundary: " + " ".join(error.messages)) from None
+        try:
+            measured = measure_raster_classes_of_each(
+                path=inputs["landcover"],
+                boundaries=[feature.boundary.geometry for feature in features],
+                nodata_codes=inputs["scheme"].nodata_codes,
             )
+        except area.AreaError as error:
+            if error.boundary_index is None:
+                raise CommandError(area_error_message(error)) from None
+            name = features[error.boundary_index].name
+            raise CommandError(f"Feature {name}: {area_error_message(error)}") from None
+        sha256 = self._landcover_sha256(inputs["landcover"])
+        reports = []
+        for feature, classes in zip(features, measured, strict=True):
+            with self._refusals():
+                report = {"feature": feature.name} | self._estimated(classes, inputs)
+            report["fingerprint"] = self._fingerprint(
+                feature.boundary.geometry, sha256, inputs
+            )
+            reports.append(report)
+        return reports
+
+    @contextmanager
+    def _refusals(self):
+        """The measuring and calculating errors, as the command line's."""
+        try:
+            yield
         except (area.AreaError, landuse.LandUseError) as error:
             raise CommandError(area_error_message(error)) from None
         except ValidationError as error:
@@ -165,19 +240,18 @@ class Command(BaseCommand):
         except calculations.CalculationError as error:
             raise CommandError(str(error)) from None
 
-        report = self._report(estimate, parts, methodology, price, years)
-        report["fingerprint"] = self._fingerprint(
-            boundary=boundary.geometry,
-            landcover=landcover_path,
-            kind=kind,
-            class_field=options["class_field"],
-            scheme=scheme,
-            methodology=methodology,
-            period=period,
-            years=years,
-            price=price,
+    def _estimated(self, measured, inputs) -> dict:
+        by_code, parts = measured
+        estimate = flux_estimate(
+            by_code_ha=by_code,
+            scheme=inputs["scheme"],
+            methodology=inputs["methodology"],
+            years=inputs["years"],
+            price=inputs["price"],
         )
-        getattr(self, f"_write_{options['format']}")(report)
+        return self._report(
+            estimate, parts, inputs["methodology"], inputs["price"], inputs["years"]
+        )
 
     def _methodology(self, name: str | None) -> Methodology:
         if not name:
@@ -208,36 +282,26 @@ class Command(BaseCommand):
             raise CommandError("Give either --years or the period's dates, not both.")
         return (start, end), calculations.period_years(start, end)
 
-    def _fingerprint(
-        self,
-        *,
-        boundary,
-        landcover: Path,
-        kind,
-        class_field,
-        scheme,
-        methodology,
-        period,
-        years,
-        price,
-    ) -> str:
+    def _landcover_sha256(self, landcover: Path) -> str:
         with landcover.open("rb") as handle:
-            sha256 = fingerprints.file_sha256(handle)
-        inputs = fingerprints.estimate_inputs(
+            return fingerprints.file_sha256(handle)
+
+    def _fingerprint(self, boundary, sha256: str, inputs) -> str:
+        fingerprint_inputs = fingerprints.estimate_inputs(
             boundary_wkb=bytes(boundary.wkb),
             landcover=landcover_inputs(
                 sha256=sha256,
-                kind=kind,
-                class_field=class_field.strip(),
-                scheme=scheme,
+                kind=inputs["kind"],
+                class_field=inputs["class_field"].strip(),
+                scheme=inputs["scheme"],
             ),
             baseline=None,
-            methodology=methodology_inputs(methodology),
-            period=period,
-            years=years,
-            price=price,
+            methodology=methodology_inputs(inputs["methodology"]),
+            period=inputs["period"],
+            years=inputs["years"],
+            price=inputs["price"],
         )
-        return fingerprints.fingerprint(inputs)
+        return fingerprints.fingerprint(fingerprint_inputs)
 
     def _report(self, estimate, parts, methodology, price, years):
         ecosystems = [
@@ -286,10 +350,15 @@ class Command(BaseCommand):
     def _write_csv(self, report):
         writer = csv_writer(self.stdout)
         writer.writerow(["rank", *COLUMNS])
-        for rank, row in enumerate(report["ecosystems"], 1):
-            writer.writerow([rank, *(row[column] for column in COLUMNS)])
+        writer.writerows(self._csv_rows(report))
+
+    def _csv_rows(self, report) -> list[list]:
+        rows = [
+            [rank, *(row[column] for column in COLUMNS)]
+            for rank, row in enumerate(report["ecosystems"], 1)
+        ]
         total = report["total"]
-        writer.writerow(
+        rows.append(
             [
                 "",
                 "total",
@@ -301,6 +370,22 @@ class Command(BaseCommand):
                 total["value_cny_per_year"],
             ]
         )
+        return rows
+
+    def _write_each_json(self, reports):
+        self.stdout.write(json.dumps(reports, ensure_ascii=False, indent=2))
+
+    def _write_each_csv(self, reports):
+        writer = csv_writer(self.stdout)
+        writer.writerow(["feature", "rank", *COLUMNS])
+        for report in reports:
+            name = report["feature"]
+            writer.writerows([name, *row] for row in self._csv_rows(report))
+
+    def _write_each_table(self, reports):
+        for report in reports:
+            self.stdout.write(f"feature {report['feature']}")
+            self._write_table(report)
 
     def _write_table(self, report):
         line = "{:<5}{:<11}{:>14}{:>11}{:>8}{:>14}{:>16}{:>18}"
