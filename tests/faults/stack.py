@@ -343,14 +343,18 @@ class Stack:
         self.processes.append(process.start())
         return process
 
-    def worker(self, name: str = "worker", **env) -> Process:
+    def worker(self, name: str = "worker", *, paced: bool = False, **env) -> Process:
+        """A Celery worker; ``paced``: one whose land-use measurement pauses
+        after each chunk (tests/faults/paced_worker.py), to be killed mid-run."""
+        start = (
+            [sys.executable, "-m", "tests.faults.paced_worker"]
+            if paced
+            else [str(BIN / "celery"), "-A", "config", "worker"]
+        )
         return self.spawn(
             name,
             [
-                str(BIN / "celery"),
-                "-A",
-                "config",
-                "worker",
+                *start,
                 "--pool",
                 "prefork",
                 "--concurrency",

@@ -21,8 +21,8 @@ from tests.faults.stack import wait_until
 
 pytestmark = pytest.mark.production_stack
 
-# Polygons enough for a run of several seconds on this machine (the area
-# engine reads land-use polygons one by one; a raster would be too quick).
+# A land-use layer measured by a paced worker (a pause after each chunk), so a
+# run lasts some seconds however fast the area engine is.
 GRID = 160
 STEP_DEG = 0.0002
 BOUNDARY_SIDE_M = 3500
@@ -106,7 +106,7 @@ def recover(stack, run_id, killed_at):
 
 
 def test_kill_9_of_the_pool_child_mid_run(stack, estimating):
-    worker = stack.worker()
+    worker = stack.worker(paced=True)
     run_id = start_run_and_wait_until_computing(stack, estimating)
     (child,) = worker.children()
     os.kill(child, signal.SIGKILL)
@@ -123,12 +123,12 @@ def test_kill_9_of_the_pool_child_mid_run(stack, estimating):
 
 
 def test_kill_9_of_the_worker_main_process_mid_run(stack, estimating):
-    worker = stack.worker()
+    worker = stack.worker(paced=True)
     run_id = start_run_and_wait_until_computing(stack, estimating)
     worker.kill9()
     killed_at = time.monotonic()
     # The supervisor (docker compose's restart policy) starts a new worker.
-    stack.worker(name="worker2")
+    stack.worker(name="worker2", paced=True)
     final, took = recover(stack, run_id, killed_at)
     assert final["status"] == "succeeded", final
     assert final["attempts"] in (1, 2), final
