@@ -166,19 +166,25 @@ def can_submit_for(user: User, run: EstimationRun) -> bool:
     return is_staff_of(user, run.organization)
 
 
+def may_estimate_for(user: User, organization: Organization) -> bool:
+    """Who may upload maps and create, retry or cancel runs for
+    ``organization``: its bureau staff, or a registry admin."""
+    return is_staff_of(user, organization) or has_role(user, Role.REGISTRY_ADMIN)
+
+
 def can_retry(user: User, run: EstimationRun) -> bool:
     """A failed run may be retried by whoever may create a run for its
     organization: its bureau staff, or a registry admin."""
-    return run.status == EstimationRun.Status.FAILED and (
-        is_staff_of(user, run.organization) or has_role(user, Role.REGISTRY_ADMIN)
+    return run.status == EstimationRun.Status.FAILED and may_estimate_for(
+        user, run.organization
     )
 
 
 def can_cancel(user: User, run: EstimationRun) -> bool:
     """A queued or running run may be cancelled by whoever may create a run for
     its organization: its bureau staff, or a registry admin."""
-    return run.status in EstimationRun.ACTIVE_STATUSES and (
-        is_staff_of(user, run.organization) or has_role(user, Role.REGISTRY_ADMIN)
+    return run.status in EstimationRun.ACTIVE_STATUSES and may_estimate_for(
+        user, run.organization
     )
 
 

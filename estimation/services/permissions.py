@@ -3,16 +3,13 @@
 from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext as _
 
+from estimation.selectors import may_estimate_for
 from registry.models import Organization, User
-from registry.roles import Role
-from registry.selectors import has_role, is_staff_of
 
 
 def require_staff_of(actor: User, organization: Organization) -> None:
     """Bureau staff acting for ``organization``, or a registry admin."""
-    if not is_staff_of(actor, organization) and not has_role(
-        actor, Role.REGISTRY_ADMIN
-    ):
+    if not may_estimate_for(actor, organization):
         raise PermissionDenied(
             _("Only bureau staff acting for %(organization)s can do this.")
             % {"organization": organization.display_name}

@@ -231,6 +231,41 @@ def test_progress_alone_writes_every_five_percent(queued_run, settings):
     assert queued_run.progress == 42
 
 
+def test_progress_reports_cost_queries_only_when_they_write(queued_run, settings):
+    """An engine reports after every raster window: 10 reports or 1,000 of
+    them within the same 5 % cost the same queries (none), and the write at the
+    next 5 % costs one."""
+    settings.ESTIMATION_RUN_HEARTBEAT_SECONDS = 3600
+    EstimationRun.objects.filter(pk=queued_run.pk).update(
+        status=EstimationRun.Status.RUNNING, attempts=1
+    )
+    counts = []
+    for reports in (10, 1000):
+        progress = run_services._Progress(queued_run.pk, attempt=1)
+        with CaptureQueriesContext(connection) as queries:
+            for n in range(reports):
+                progress(0.04 * n / reports)
+        counts.append(len(queries))
+    assert counts == [0, 0]
+    with CaptureQueriesContext(connection) as queries:
+        progress(0.5)
+    assert len(queries) == 1
+
+
+def test_a_cancelled_run_is_stopped_at_its_next_progress_write(queued_run, staff):
+    EstimationRun.objects.filter(pk=queued_run.pk).update(
+        status=EstimationRun.Status.RUNNING, attempts=1
+    )
+    progress = run_services._Progress(queued_run.pk, attempt=1)
+    progress(0.10)
+    run_services.cancel_run(actor=staff, run=queued_run)
+    progress(0.12)  # under the next 5 %: nothing asked yet
+    with pytest.raises(run_services.RunCancelled):
+        progress(0.20)
+    queued_run.refresh_from_db()
+    assert queued_run.progress == 10  # the cancelled run's row is left alone
+
+
 # The sweep ----------------------------------------------------------------------------
 
 
