@@ -982,20 +982,20 @@ class _Windows:
         shape: tuple[int, int],
     ):
         self._edges, self._measure = edges, measure
-        self._rows, self._cols = rows, cols
-        self._band_rows, self._window_cols = shape
+        self.rows, self.cols = rows, cols
+        self.band_rows, self._window_cols = shape
         self.count = _window_count(rows, cols, shape)
 
     def _col_spans(self) -> list[tuple[int, int]]:
-        col_lo, col_hi = self._cols
+        col_lo, col_hi = self.cols
         if self._window_cols >= col_hi - col_lo:
             return [(col_lo, col_hi)]
         return list(_spans(col_lo, col_hi, self._window_cols))
 
     def __iter__(self) -> Iterator[tuple[Window, _Coverage | None, float]]:
-        (row_lo, row_hi), (col_lo, col_hi) = self._rows, self._cols
+        (row_lo, row_hi), (col_lo, col_hi) = self.rows, self.cols
         total, done = (row_hi - row_lo) * (col_hi - col_lo), 0
-        for r0, r1 in _spans(row_lo, row_hi, self._band_rows):
+        for r0, r1 in _spans(row_lo, row_hi, self.band_rows):
             band = _band_coverage(self._edges, r0, r1, self._measure)
             for c0, c1 in self._col_spans():
                 done += (r1 - r0) * (c1 - c0)
@@ -1178,13 +1178,17 @@ def _boundary_at(index: int) -> Iterator[None]:
         raise
 
 
-class _Totals:
-    """Areas summed over windows: per class code, and on nodata."""
+class WindowSums:
+    """Areas summed over windows, per class code and on nodata. Each window's
+    sum is kept and the totals are ``math.fsum`` of them: correctly rounded,
+    so the windows of a boundary measured in parts (tiles on several workers,
+    see ``LandCoverRaster.row_tiles``) add up to the very floats one pass
+    gives, whatever the order."""
 
     def __init__(self, nodata: int | None):
         self._nodata = nodata
-        self._by_class: dict[int, float] = {}
-        self.nodata_m2 = 0.0
+        self.by_class_parts: dict[int, list[float]] = {}
+        self.nodata_parts: list[float] = []
         self.pixels_read = 0
 
     def add(self, codes: list[int | None], sums: np.ndarray, pixels_read: int) -> None:
@@ -1192,12 +1196,41 @@ class _Totals:
         for i in np.flatnonzero(sums).tolist():
             code = codes[i]
             if code is None or code == self._nodata:
-                self.nodata_m2 += float(sums[i])
+                self.nodata_parts.append(float(sums[i]))
             else:
-                self._by_class[code] = self._by_class.get(code, 0.0) + float(sums[i])
+                self.by_class_parts.setdefault(code, []).append(float(sums[i]))
+
+    def merge(self, other: WindowSums) -> None:
+        self.pixels_read += other.pixels_read
+        self.nodata_parts.extend(other.nodata_parts)
+        for code, parts in other.by_class_parts.items():
+            self.by_class_parts.setdefault(code, []).extend(parts)
+
+    @property
+    def nodata_m2(self) -> float:
+        return math.fsum(self.nodata_parts)
 
     def by_class(self) -> dict[int, float]:
-        return {code: self._by_class[code] for code in sorted(self._by_class)}
+        return {
+            code: math.fsum(self.by_class_parts[code])
+            for code in sorted(self.by_class_parts)
+        }
+
+    def to_json(self) -> dict:
+        """Plain JSON (a Celery result): floats survive it exactly."""
+        return {
+            "classes": {str(c): p for c, p in self.by_class_parts.items()},
+            "nodata": self.nodata_parts,
+            "pixels_read": self.pixels_read,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> WindowSums:
+        sums = cls(None)
+        sums.by_class_parts = {int(c): list(p) for c, p in data["classes"].items()}
+        sums.nodata_parts = list(data["nodata"])
+        sums.pixels_read = int(data["pixels_read"])
+        return sums
 
 
 # --- the raster ----------------------------------------------------------------
@@ -1291,18 +1324,86 @@ class LandCoverRaster:
         progress: Callable[[float], None] | None = None,
     ) -> ClassAreas:
         """Area of each class inside ``boundary``, a (Multi)Polygon in EPSG:4326."""
+        rings, dense, edges = self._prepared(boundary)
+
+        def areas() -> tuple[float, float]:  # outside the raster, and in all
+            outside_m2 = self._outside_m2(dense.of_owner(0), edges.bounds)
+            return outside_m2, rings.geodesic_areas_m2(1)[0]
+
+        totals, (outside_m2, boundary_m2) = self._sum_windows(
+            edges, None, progress, areas
+        )
+        return self.class_areas_from(
+            totals, outside_m2=outside_m2, boundary_m2=boundary_m2
+        )
+
+    def row_tiles(
+        self, boundary: shapely.Polygon | shapely.MultiPolygon, *, max_pixels: int
+    ) -> list[tuple[int, int]]:
+        """Row ranges splitting the windows ``class_areas`` reads over the
+        boundary into tiles of whole bands of windows, each at most
+        ``max_pixels`` pixels (or one band): ``class_area_sums`` of every
+        tile, merged, are the sums one pass makes (see ``WindowSums``)."""
+        _rings, _dense, edges = self._prepared(boundary)
+        windows = self._windows(edges)
+        (row_lo, row_hi), (col_lo, col_hi) = windows.rows, windows.cols
+        band_pixels = windows.band_rows * (col_hi - col_lo)
+        step = windows.band_rows * max(1, max_pixels // band_pixels)
+        return list(_spans(row_lo, row_hi, step))
+
+    def class_area_sums(
+        self,
+        boundary: shapely.Polygon | shapely.MultiPolygon,
+        *,
+        rows: tuple[int, int] | None,
+        progress: Callable[[float], None] | None = None,
+    ) -> WindowSums:
+        """The window sums of one tile of ``row_tiles`` (of all, if None)."""
+        _rings, _dense, edges = self._prepared(boundary)
+        totals, _ = self._sum_windows(edges, rows, progress, lambda: None)
+        return totals
+
+    def boundary_areas_m2(
+        self, boundary: shapely.Polygon | shapely.MultiPolygon
+    ) -> tuple[float, float]:
+        """(Area beyond the raster's extent, whole area) of the boundary."""
+        rings, dense, edges = self._prepared(boundary)
+        return self._outside_m2(dense.of_owner(0), edges.bounds), (
+            rings.geodesic_areas_m2(1)[0]
+        )
+
+    def class_areas_from(
+        self, sums: WindowSums, *, outside_m2: float, boundary_m2: float
+    ) -> ClassAreas:
+        return ClassAreas(
+            area_m2_by_class=sums.by_class(),
+            nodata_m2=sums.nodata_m2,
+            outside_raster_m2=outside_m2,
+            boundary_m2=boundary_m2,
+            pixels_read=sums.pixels_read,
+            area_model=self.area_model,
+        )
+
+    def _prepared(
+        self, boundary: shapely.Geometry
+    ) -> tuple[_RingSet, _RingSet, _Edges]:
         rings = _RingSet.of(np.array([_checked_boundary(boundary)]))
         dense = rings.densified()
         pixels = self._to_pixels(dense.xy)
         if not np.isfinite(pixels).all():
             raise InvalidBoundaryError("The boundary is beyond the raster CRS's area.")
-        edges = _Edges.of(dense.with_xy(pixels))
-        windows = self._windows(edges)
-        totals = _Totals(self._nodata)
+        return rings, dense, _Edges.of(dense.with_xy(pixels))
 
-        def areas() -> tuple[float, float]:  # outside the raster, and in all
-            outside_m2 = self._outside_m2(dense.of_owner(0), edges.bounds)
-            return outside_m2, rings.geodesic_areas_m2(1)[0]
+    def _sum_windows(
+        self,
+        edges: _Edges,
+        rows: tuple[int, int] | None,
+        progress: Callable[[float], None] | None,
+        meanwhile: Callable[[], _T],
+    ) -> tuple[WindowSums, _T]:
+        """Counts the windows over the boundary (those of ``rows`` only, if
+        given); returns their sums and what ``meanwhile`` returned."""
+        totals = WindowSums(self._nodata)
 
         def count(window: Window, cov: _Coverage, pixels: tuple) -> None:
             block, valid = pixels
@@ -1311,17 +1412,14 @@ class LandCoverRaster:
             totals.add(codes, _window_sums(index, len(codes), cov, px), block.size)
 
         with _gdal_env():
-            outside_m2, boundary_m2 = _each_window(
-                windows, self._read, count, progress or _ignore, areas
+            result = _each_window(
+                self._windows(edges, rows),
+                self._read,
+                count,
+                progress or _ignore,
+                meanwhile,
             )
-        return ClassAreas(
-            area_m2_by_class=totals.by_class(),
-            nodata_m2=totals.nodata_m2,
-            outside_raster_m2=outside_m2,
-            boundary_m2=boundary_m2,
-            pixels_read=totals.pixels_read,
-            area_model=self.area_model,
-        )
+        return totals, result
 
     def class_areas_of_each(
         self,
@@ -1414,7 +1512,7 @@ class LandCoverRaster:
         windows = _SharedWindows.of(cov, edges.group_bounds, batch.size)
         boundary_m2 = rings.geodesic_areas_m2(batch.size)
 
-        def result(k: int, totals: _Totals) -> None:
+        def result(k: int, totals: WindowSums) -> None:
             results[batch[k]] = ClassAreas(
                 area_m2_by_class=totals.by_class(),
                 nodata_m2=totals.nodata_m2,
@@ -1426,7 +1524,7 @@ class LandCoverRaster:
 
         missed = np.flatnonzero(shared & ~windows.has_window)
         for k in missed.tolist():  # the boundary covers no pixel measurably
-            result(k, _Totals(self._nodata))
+            result(k, WindowSums(self._nodata))
         measured(missed)
         for region, members in windows.regions(
             self._shared_band_rows(),
@@ -1478,7 +1576,7 @@ class LandCoverRaster:
         pixels: tuple[np.ndarray, np.ndarray | None],
         windows: _SharedWindows,
         members: np.ndarray,
-    ) -> list[_Totals]:
+    ) -> list[WindowSums]:
         """Each member's totals over its own window inside the region read: the
         sums ``class_areas`` makes over that window, in the same order."""
         block, valid = pixels
@@ -1487,7 +1585,7 @@ class LandCoverRaster:
         height, width = windows.height[members], windows.width[members]
         cov = windows.coverage
         cells, runs = windows.cell_span[members], windows.run_span[members]
-        all_totals = [_Totals(self._nodata) for _ in range(members.size)]
+        all_totals = [WindowSums(self._nodata) for _ in range(members.size)]
         if block.dtype == np.uint8 and valid is None and self._pixel_areas is None:
             sums = _count_in_windows(
                 block, row_off, col_off, height, width,
@@ -1559,7 +1657,9 @@ class LandCoverRaster:
             return geometry
         return shapely.transform(geometry, _xy_function(self._from_crs))
 
-    def _windows(self, edges: _Edges) -> _Windows:
+    def _windows(self, edges: _Edges, tile: tuple[int, int] | None = None) -> _Windows:
+        """The windows over the boundary's extent; only those of the rows of
+        ``tile`` (from ``row_tiles``, so it starts on a band) if given."""
         src = self._src
         x_min, y_min, x_max, y_max = edges.bounds
         rows = max(0, math.floor(y_min)), min(src.height, math.ceil(y_max))
@@ -1569,6 +1669,11 @@ class LandCoverRaster:
         shape = _window_shape(
             src.block_shapes[0], cols[1] - cols[0], self._max_window_pixels
         )
+        if tile is not None:
+            on_band = tile[0] == rows[0] or tile[0] % shape[0] == 0
+            if not on_band or not rows[0] <= tile[0] < rows[1]:
+                raise ValueError(f"rows {tile} are not a tile of this boundary")
+            rows = tile[0], min(tile[1], rows[1])
         return _Windows(edges, self._measure, rows, cols, shape)
 
     def _read(self, window: Window) -> tuple[np.ndarray, np.ndarray | None]:

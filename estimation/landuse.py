@@ -22,8 +22,10 @@ result. ``progress`` is called after each batch; whatever it raises (a
 cancelled run) stops the measurement there.
 """
 
+from __future__ import annotations
+
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,11 +89,46 @@ class LandUseError(Exception):
 
 @dataclass(frozen=True)
 class LandUseAreas:
-    """What ``class_areas`` measured."""
+    """What ``class_areas`` measured: whole square millimetres per class code,
+    so the parts of a layer measured apart (``fid_ranges``) add up exactly."""
 
-    area_m2_by_code: dict[str, float]
+    square_mm_by_code: dict[str, int]
     repaired: int  # invalid patches repaired with make_valid, then measured
     features: int  # patches read (those in the boundary's bounding box)
+
+    @property
+    def area_m2_by_code(self) -> dict[str, float]:
+        return {
+            code: square_mm / 1e6
+            for code, square_mm in self.square_mm_by_code.items()
+            if square_mm
+        }
+
+    @classmethod
+    def merged(cls, parts: Iterable[LandUseAreas]) -> LandUseAreas:
+        square_mm: dict[str, int] = {}
+        repaired = features = 0
+        for part in parts:
+            for code, value in part.square_mm_by_code.items():
+                square_mm[code] = square_mm.get(code, 0) + value
+            repaired += part.repaired
+            features += part.features
+        return cls(dict(sorted(square_mm.items())), repaired, features)
+
+    def to_json(self) -> dict:
+        return {
+            "square_mm": self.square_mm_by_code,
+            "repaired": self.repaired,
+            "features": self.features,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> LandUseAreas:
+        return cls(
+            {str(code): int(v) for code, v in data["square_mm"].items()},
+            int(data["repaired"]),
+            int(data["features"]),
+        )
 
 
 def _code(value) -> str:
@@ -166,20 +203,23 @@ def class_areas(
     class_field: str,
     progress: Callable[[float], None] | None = None,
     chunk_features: int | None = None,
+    fids: tuple[int, int] | None = None,
 ) -> LandUseAreas:
     """Square metres of each class code inside ``boundary`` (lon/lat), with the
-    count of repaired patches (see the module docstring)."""
+    count of repaired patches (see the module docstring); of the patches whose
+    feature id lies in [``fids[0]``, ``fids[1]``) only, if given."""
     with open_polygon_source(Path(path)) as source:
         info = _info(source)
         if class_field not in [str(field) for field in info["fields"]]:
             raise LandUseError("class_field", f"no field {class_field}")
         measure = _Measure(boundary, source.srid)
-        total = max(1, int(info["features"]))
+        total = max(1, int(info["features"]) if fids is None else fids[1] - fids[0])
         with pyogrio.raw.open_arrow(
             source.path,
             layer=source.layer,
             columns=[class_field],
             bbox=measure.window,
+            where=None if fids is None else _fid_filter(info, fids),
             batch_size=chunk_features or CHUNK_FEATURES,
             use_pyarrow=True,
         ) as (meta, reader):
@@ -196,6 +236,35 @@ def class_areas(
     if progress:
         progress(1.0)
     return measure.result()
+
+
+def fid_ranges(path: Path, *, max_features: int) -> list[tuple[int, int]]:
+    """Feature-id ranges [first, past the last) cutting the layer into parts of
+    at most ``max_features`` ids, for ``class_areas(fids=...)`` on several
+    workers; their results, ``LandUseAreas.merged``, are one pass's."""
+    with open_polygon_source(Path(path)) as source:
+        info = _info(source)
+        if info["fid_column"]:  # a GeoPackage: ids need not start at 1 or be dense
+            _meta, _fids, _geometry, (lows, highs) = pyogrio.raw.read(
+                source.path,
+                sql=(
+                    f"SELECT MIN({_quoted(info['fid_column'])}), "
+                    f"MAX({_quoted(info['fid_column'])}) FROM {_quoted(source.layer)}"
+                ),
+                read_geometry=False,
+            )
+            if lows[0] is None:
+                return [(0, 1)]
+            first, last = int(lows[0]), int(highs[0])
+        else:  # a Shapefile's ids are its record numbers from 0
+            first, last = 0, max(0, int(info["features"]) - 1)
+    step = max(1, max_features)
+    return [(lo, min(lo + step, last + 1)) for lo in range(first, last + 1, step)]
+
+
+def _fid_filter(info: dict, fids: tuple[int, int]) -> str:
+    column = _quoted(info["fid_column"]) if info["fid_column"] else "FID"
+    return f"{column} >= {int(fids[0])} AND {column} < {int(fids[1])}"
 
 
 def _next_batch(reader) -> pa.RecordBatch | None:
@@ -244,9 +313,9 @@ class _Measure:
 
     def result(self) -> LandUseAreas:
         return LandUseAreas(
-            area_m2_by_code={
-                code: self.square_mm[index] / 1e6
-                for code, index in self.codes.items()
+            square_mm_by_code={
+                code: self.square_mm[index]
+                for code, index in sorted(self.codes.items())
                 if self.square_mm[index]
             },
             repaired=self.repaired,

@@ -391,6 +391,10 @@ class EstimationRun(models.Model):
     queued_at = models.DateTimeField(_("queued at"), null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
+    # A large run is measured in parts on several workers
+    # (estimation.services.measurement.plan_parts); 0 parts: in one piece.
+    parts_total = models.PositiveIntegerField(_("parts"), default=0)
+    parts_done = models.PositiveIntegerField(_("parts measured"), default=0)
     retry_of = models.ForeignKey(
         "self",
         on_delete=models.PROTECT,

@@ -46,3 +46,30 @@ def check_dataset_file_task(dataset_id: int) -> str:
 def recheck_dataset_files_task() -> int:
     """Schedule a re-check of every stored land-cover file (weekly)."""
     return dataset_services.schedule_dataset_checks()
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=settings.ESTIMATION_RUN_SOFT_TIME_LIMIT,
+    time_limit=settings.ESTIMATION_RUN_TIME_LIMIT,
+)
+def measure_run_part_task(run_id: int, attempt: int, role: str, part: dict):
+    """Measure one part of a run measured in parts (a tile, a range of patches)."""
+    return run_services.measure_run_part(
+        run_id=run_id, attempt=attempt, role=role, part=part
+    )
+
+
+@shared_task(
+    acks_late=True,
+    soft_time_limit=settings.ESTIMATION_RUN_SOFT_TIME_LIMIT,
+    time_limit=settings.ESTIMATION_RUN_TIME_LIMIT,
+)
+def finish_run_in_parts_task(
+    sums: list, run_id: int, attempt: int, roles: list[str]
+) -> str:
+    """Add up the parts of a run (the chord's callback) and store its table."""
+    return run_services.finish_run_in_parts(
+        run_id=run_id, attempt=attempt, roles=roles, sums=sums
+    ).status

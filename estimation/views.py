@@ -7,6 +7,7 @@ from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from common.forms import add_service_errors
@@ -233,7 +234,20 @@ def _render_run(request, run, *, submit_form=None, status=200):
     context["verifications"] = list_verifications(user=request.user).filter(run=run)
     context["can_retry"] = can_retry(request.user, run)
     context["can_cancel"] = can_cancel(request.user, run)
+    context["parts_label"] = parts_label(run)
     return render(request, "estimation/run_detail.html", context, status=status)
+
+
+def parts_label(run) -> str:
+    """How far a run measured in parts on several workers has got ("" for a
+    run measured in one piece)."""
+    if not run.parts_total:
+        return ""
+    return ngettext(
+        "Measured in %(total)s part on the workers: %(done)s done.",
+        "Measured in %(total)s parts on the workers: %(done)s done.",
+        run.parts_total,
+    ) % {"total": run.parts_total, "done": run.parts_done}
 
 
 @login_required
@@ -255,6 +269,7 @@ def run_status(request, pk):
             "status": run.status,
             "status_label": run.get_status_display(),
             "progress": run.progress,
+            "parts_label": parts_label(run),
             "error": run.failure_reason,
         }
     )

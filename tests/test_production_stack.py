@@ -34,6 +34,8 @@ def celery_worker_process(transactional_db, settings, tmp_path):
         "DATABASE_URL": database_url,
         "REDIS_URL": settings.REDIS_URL,
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        # what the worker sends itself (a run's parts) stays on this queue
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
     }
     worker = subprocess.Popen(
         [

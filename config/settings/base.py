@@ -250,6 +250,8 @@ CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
     }
 }
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The queue tasks go to, including those a worker sends (the parts of a run).
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 # The worker and beat each record a heartbeat this often (registry/heartbeats.py);
@@ -282,6 +284,15 @@ ESTIMATION_RUN_HEARTBEAT_SECONDS = env.int(
 ESTIMATION_RUN_DISPATCH_GRACE = env.int("ESTIMATION_RUN_DISPATCH_GRACE", default=5)
 # Beat runs the sweep and the re-send every ESTIMATION_RUN_SWEEP_INTERVAL
 # seconds (default 120; read in config/celery.py).
+# A run over more pixels of the boundary's extent on a raster, or more
+# patches in a survey layer, is measured in parts of at most these sizes, on
+# as many workers as take them (a Celery chord), then added up exactly.
+# (A city on a 30 m raster is ~50 M pixels, a province ~400 M.)
+ESTIMATION_PART_PIXELS = env.int("ESTIMATION_PART_PIXELS", default=60_000_000)
+ESTIMATION_PART_FEATURES = env.int("ESTIMATION_PART_FEATURES", default=500_000)
+# Pixels of a raster read at a time (~1 byte each; 16x fewer for rasters that
+# need per-pixel areas): bounds a worker's memory.
+ESTIMATION_WINDOW_PIXELS = env.int("ESTIMATION_WINDOW_PIXELS", default=1 << 24)
 
 # The REST API under /api/v1/ (config/api.py has its error format and limits).
 REST_FRAMEWORK = {

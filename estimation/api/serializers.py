@@ -181,6 +181,8 @@ class EstimationRunSerializer(serializers.ModelSerializer):
             "price_cny_per_t_co2e",
             "status",
             "progress",
+            "parts_total",
+            "parts_done",
             "error_code",
             "error_message",
             "attempts",

@@ -15,26 +15,26 @@ progress report (after each batch of survey patches, each raster window) and
 stops; its results are discarded."""
 
 import logging
-import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import kombu.exceptions
 import redis.exceptions
-import shapely
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.gis.geos import MultiPolygon
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Least
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from common import geodesy, quantities
+from common import quantities
 from common.errors import StateConflict, checked
 from estimation import area, calculations, fingerprints, landuse, maps
 from estimation.errors import (
@@ -52,6 +52,7 @@ from estimation.models import (
     SurveyCodeArea,
 )
 from estimation.selectors import dataset_inputs, methodology_inputs, scheme_lookup
+from estimation.services import measurement
 from estimation.services.permissions import require_staff_of
 from registry.models import Organization, Project, User
 from registry.roles import Role
@@ -60,6 +61,8 @@ from registry.selectors import has_role
 logger = logging.getLogger(__name__)
 
 PROGRESS_STEP = 5  # percent between progress writes
+# The roles of a run's maps (a stock-difference run has a baseline too).
+CURRENT, BASELINE = "current", "baseline"
 # A run is computed at most this many times: the first attempt and one more
 # after its worker was lost; then the sweep fails it.
 MAX_ATTEMPTS = 2
@@ -213,21 +216,27 @@ class _Progress:
     while this attempt still owns the run. Raises RunCancelled once the run has
     been cancelled, which stops the engine at that report."""
 
-    def __init__(self, run_id: int, attempt: int):
+    def __init__(self, run_id: int, attempt: int, *, writes_percent: bool = True):
         self.run_id, self.attempt = run_id, attempt
         self.percent = 0
         self.beaten = time.monotonic()
         self.interval = settings.ESTIMATION_RUN_HEARTBEAT_SECONDS
+        # A part of a run measured in parts beats only: the run's percent
+        # counts the parts done.
+        self.step = PROGRESS_STEP if writes_percent else 101
 
     def __call__(self, fraction: float) -> None:
         percent = min(99, int(fraction * 100))
         now = time.monotonic()
-        if percent < self.percent + PROGRESS_STEP and now - self.beaten < self.interval:
+        if percent < self.percent + self.step and now - self.beaten < self.interval:
             return
-        self.percent, self.beaten = max(self.percent, percent), now
+        self.beaten = now
+        changes = {"heartbeat_at": timezone.now()}
+        if self.step <= 100:
+            self.percent = changes["progress"] = max(self.percent, percent)
         written = EstimationRun.objects.filter(
             pk=self.run_id, status=EstimationRun.Status.RUNNING, attempts=self.attempt
-        ).update(progress=self.percent, heartbeat_at=timezone.now())
+        ).update(**changes)
         # Only when the write missed is it worth asking why: a cancellation is
         # seen at the next progress write, not with a query per report.
         if (
@@ -237,129 +246,6 @@ class _Progress:
             ).exists()
         ):
             raise RunCancelled(self.run_id)
-
-
-def measure_classes(
-    *,
-    path: Path,
-    kind: str,
-    boundary: MultiPolygon,
-    nodata_codes: list[str],
-    class_field: str = "",
-    progress=None,
-) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
-    """Area (ha) per class code inside the boundary, and the parts the map does
-    not describe: ``{"boundary", "nodata", "outside"}`` in ha, with
-    ``"repaired_patches"``, the invalid polygons repaired and measured (None
-    for a raster)."""
-    lonlat = shapely.from_wkb(bytes(boundary.wkb))
-    if kind == LandCoverDataset.Kind.RASTER:
-        result = area.class_areas(path, lonlat, progress=progress)
-        return _raster_classes(result, nodata_codes)
-    result = landuse.class_areas(
-        path, lonlat, class_field=class_field, progress=progress
-    )
-    measured = result.area_m2_by_code
-    boundary_m2 = geodesy.geodesic_area_m2(lonlat)
-    return _classes_and_parts(
-        {code: quantities.hectares(m2) for code, m2 in measured.items()},
-        nodata_codes,
-        boundary_m2=boundary_m2,
-        nodata_m2=0.0,
-        outside_m2=max(0.0, boundary_m2 - math.fsum(measured.values())),
-        repaired=result.repaired,
-    )
-
-
-def measure_raster_classes_of_each(
-    *,
-    path: Path,
-    boundaries: list[MultiPolygon],
-    nodata_codes: list[str],
-    progress=None,
-) -> list[tuple[dict[str, Decimal], dict[str, Decimal]]]:
-    """``measure_classes`` of each boundary on one land-cover raster (a
-    project's parcels, every project of a county), in one pass over it: each
-    window is read once for all the boundaries on it. A bad boundary raises
-    the ``AreaError`` of ``area.LandCoverRaster.class_areas_of_each``, which
-    says which."""
-    lonlat = [shapely.from_wkb(bytes(boundary.wkb)) for boundary in boundaries]
-    with area.LandCoverRaster(path) as raster:
-        results = raster.class_areas_of_each(lonlat, progress=progress)
-    return [_raster_classes(result, nodata_codes) for result in results]
-
-
-def _raster_classes(result: area.ClassAreas, nodata_codes: list[str]):
-    return _classes_and_parts(
-        {
-            str(code): quantities.hectares(m2)
-            for code, m2 in result.area_m2_by_class.items()
-        },
-        nodata_codes,
-        boundary_m2=result.boundary_m2,
-        nodata_m2=result.nodata_m2,
-        outside_m2=result.outside_raster_m2,
-        repaired=None,
-    )
-
-
-def _classes_and_parts(
-    by_code: dict[str, Decimal],
-    nodata_codes: list[str],
-    *,
-    boundary_m2: float,
-    nodata_m2: float,
-    outside_m2: float,
-    repaired,
-) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
-    """The scheme's no-data codes moved from the classes to the no-data part."""
-    for code in nodata_codes:
-        if code in by_code:
-            nodata_m2 += float(by_code.pop(code) * quantities.M2_PER_HA)
-    return by_code, {
-        "boundary": quantities.hectares(boundary_m2),
-        "nodata": quantities.hectares(nodata_m2),
-        "outside": quantities.hectares(outside_m2),
-        "repaired_patches": repaired,
-    }
-
-
-def survey_code_areas(
-    by_code_ha: dict[str, Decimal], scheme: ClassScheme
-) -> list[tuple[str, str, Decimal]]:
-    """(second-level code, its name in the scheme, ha) for a land-use polygon
-    run, by code: the K of 0201K and the like folded in. A code the scheme
-    does not list takes its first-level class's name (0201: 园地)."""
-    labels = dict(scheme.mappings.values_list("code", "label"))
-    summed: dict[str, Decimal] = {}
-    for code, ha in by_code_ha.items():
-        key = landuse.second_level_code(code)
-        summed[key] = summed.get(key, Decimal(0)) + ha
-    return [
-        (code, _code_label(code, labels), ha) for code, ha in sorted(summed.items())
-    ]
-
-
-def _code_label(code: str, labels: dict[str, str]) -> str:
-    if code in labels:
-        return labels[code]
-    if len(code) == 4 and code.isdigit():
-        return labels.get(code[:2], "")
-    return ""
-
-
-def _class_areas_ha(dataset: LandCoverDataset, boundary: MultiPolygon, progress):
-    by_code, parts = measure_classes(
-        path=Path(dataset.file.path),
-        kind=dataset.kind,
-        boundary=boundary,
-        nodata_codes=dataset.scheme.nodata_codes,
-        class_field=dataset.class_field,
-        progress=progress,
-    )
-    if dataset.kind == LandCoverDataset.Kind.VECTOR:
-        parts["code_areas"] = survey_code_areas(by_code, dataset.scheme)
-    return by_code, parts
 
 
 def flux_estimate(
@@ -406,16 +292,36 @@ def execute_run(*, run_id: int) -> EstimationRun:
     failed with a translated reason (and, unless it lies in the inputs, an
     ERROR log). Only a queued run is taken (a run already started by another
     attempt, or finished, is returned as it is); the attempt that takes it is
-    the only one whose results are stored."""
+    the only one whose results are stored. A run larger than one part
+    (``measurement.plan_parts``) is handed to several workers instead: its
+    parts are measured by ``measure_run_part`` and it ends in
+    ``finish_run_in_parts``."""
     run = _claim(run_id)
     if run is None:
         return EstimationRun.objects.get(pk=run_id)
     attempt = run.attempts
+    with _failing_the_run(run.pk, attempt):
+        datasets = _datasets(run)
+        planned = [
+            (role, part)
+            for role, dataset in datasets.items()
+            for part in measurement.plan_parts(dataset, run.boundary)
+        ]
+        if len(planned) > len(datasets):
+            _measure_in_parts(run.pk, attempt, planned)
+        elif _store_results(run, attempt, *_compute(run, _Progress(run.pk, attempt))):
+            store_landcover_picture(run.pk)
+    return EstimationRun.objects.get(pk=run_id)
+
+
+@contextmanager
+def _failing_the_run(run_id: int, attempt: int) -> Iterator[None]:
+    """Whatever is raised inside ends the run as failed (this attempt's), with
+    a translated reason; a cancelled run just stops."""
     try:
-        outcome = _compute(run, _Progress(run.pk, attempt))
-        stored = _store_results(run, attempt, *outcome)
+        yield
     except RunCancelled:
-        logger.info("Estimation run %s was cancelled; it stopped.", run.pk)
+        logger.info("Estimation run %s was cancelled; it stopped.", run_id)
     except (
         area.AreaError,
         calculations.CalculationError,
@@ -426,13 +332,78 @@ def execute_run(*, run_id: int) -> EstimationRun:
             if isinstance(error, calculations.CalculationError)
             else area_error_message(error)
         )
-        _fail(run.pk, attempt, code=error.code, message=message)
+        _fail(run_id, attempt, code=error.code, message=message)
     except Exception as error:  # whatever it is, the run must end
-        logger.exception("Estimation run %s (attempt %s) failed.", run.pk, attempt)
+        logger.exception("Estimation run %s (attempt %s) failed.", run_id, attempt)
         code = failure_code(error)
-        _fail(run.pk, attempt, code=code, message=run_failure_message(code))
-    else:
-        if stored:
+        _fail(run_id, attempt, code=code, message=run_failure_message(code))
+
+
+def _measure_in_parts(run_id: int, attempt: int, planned: list[tuple[str, dict]]):
+    """Send each part to the workers, and the run's finish once all are
+    measured (a Celery chord: the results meet in the result backend)."""
+    from celery import chord
+
+    from estimation.tasks import finish_run_in_parts_task, measure_run_part_task
+
+    EstimationRun.objects.filter(
+        pk=run_id, status=EstimationRun.Status.RUNNING, attempts=attempt
+    ).update(parts_total=len(planned), parts_done=0)
+    logger.info("Estimation run %s is measured in %s parts.", run_id, len(planned))
+    roles = [role for role, _part in planned]
+    chord(
+        measure_run_part_task.s(run_id, attempt, role, part) for role, part in planned
+    )(finish_run_in_parts_task.s(run_id, attempt, roles))
+
+
+def measure_run_part(
+    *, run_id: int, attempt: int, role: str, part: dict
+) -> dict | None:
+    """The exact sums of one part of a run's map, or None if the run is no
+    longer this attempt's (failed, cancelled or handed on) or this part fails
+    (which fails the run)."""
+    run = EstimationRun.objects.select_related("dataset", "baseline_dataset").get(
+        pk=run_id
+    )
+    if run.status != EstimationRun.Status.RUNNING or run.attempts != attempt:
+        return None
+    sums = None
+    with _failing_the_run(run_id, attempt):
+        dataset = _datasets(run)[role]
+        progress = _Progress(run_id, attempt, writes_percent=False)
+        sums = measurement.measure_part(dataset, run.boundary, part, progress)
+        EstimationRun.objects.filter(
+            pk=run_id, status=EstimationRun.Status.RUNNING, attempts=attempt
+        ).update(
+            parts_done=F("parts_done") + 1,
+            progress=Least(99, (F("parts_done") + 1) * 99 / F("parts_total")),
+            heartbeat_at=timezone.now(),
+        )
+    return sums
+
+
+def finish_run_in_parts(
+    *, run_id: int, attempt: int, roles: list[str], sums: list[dict | None]
+) -> EstimationRun:
+    """Add up the parts' sums (in ``roles``' order) and store the run's table,
+    as ``execute_run`` would have: the very same numbers."""
+    run = EstimationRun.objects.get(pk=run_id)
+    if (
+        None in sums
+        or run.status != EstimationRun.Status.RUNNING
+        or run.attempts != attempt
+    ):
+        return run  # a part failed it, it was cancelled or handed on
+    with _failing_the_run(run_id, attempt):
+        measured = {
+            role: measurement.combine_parts(
+                dataset,
+                run.boundary,
+                [part for part, of in zip(sums, roles, strict=True) if of == role],
+            )
+            for role, dataset in _datasets(run).items()
+        }
+        if _store_results(run, attempt, *_estimate(run, measured)):
             store_landcover_picture(run.pk)
     return EstimationRun.objects.get(pk=run_id)
 
@@ -462,9 +433,17 @@ def _claim(run_id: int) -> EstimationRun | None:
     run.status = EstimationRun.Status.RUNNING
     run.attempts += 1
     run.started_at = run.heartbeat_at = now
-    run.progress = 0
+    run.progress = run.parts_total = run.parts_done = 0
     run.save(
-        update_fields=["status", "attempts", "started_at", "heartbeat_at", "progress"]
+        update_fields=[
+            "status",
+            "attempts",
+            "started_at",
+            "heartbeat_at",
+            "progress",
+            "parts_total",
+            "parts_done",
+        ]
     )
     return run
 
@@ -681,11 +660,34 @@ def _fingerprint_for_retry(run: EstimationRun) -> str:
     )
 
 
-def _compute(run: EstimationRun, progress):
-    scheme_map = scheme_lookup(run.dataset.scheme)
-    years = calculations.period_years(run.period_start, run.period_end)
+def _datasets(run: EstimationRun) -> dict[str, LandCoverDataset]:
+    """The maps a run measures, by role: the current one, and for a
+    stock-difference run the baseline too (measured first)."""
     if run.methodology.kind == Methodology.Kind.FLUX:
-        by_code, parts = _class_areas_ha(run.dataset, run.boundary, progress)
+        return {CURRENT: run.dataset}
+    return {BASELINE: run.baseline_dataset, CURRENT: run.dataset}
+
+
+def _compute(run: EstimationRun, progress):
+    datasets = _datasets(run)
+    share = 1 / len(datasets)
+    measured = {}
+    for k, (role, dataset) in enumerate(datasets.items()):
+        offset = k * share
+        measured[role] = measurement.dataset_classes(
+            dataset,
+            run.boundary,
+            lambda fraction, offset=offset: progress(offset + fraction * share),
+        )
+    return _estimate(run, measured)
+
+
+def _estimate(run: EstimationRun, measured: dict[str, measurement.Measured]):
+    """The run's estimate from the areas measured on each of its maps; the
+    parts of the boundary (no-data, outside, code areas) of the current one."""
+    years = calculations.period_years(run.period_start, run.period_end)
+    by_code, parts = measured[CURRENT]
+    if run.methodology.kind == Methodology.Kind.FLUX:
         estimate = flux_estimate(
             by_code_ha=by_code,
             scheme=run.dataset.scheme,
@@ -694,15 +696,13 @@ def _compute(run: EstimationRun, progress):
             price=run.price_cny_per_t_co2e,
         )
         return estimate, parts
-    half = lambda offset: lambda fraction: progress(offset + fraction / 2)  # noqa: E731
-    base_codes, _base_parts = _class_areas_ha(
-        run.baseline_dataset, run.boundary, half(0)
-    )
-    alt_codes, parts = _class_areas_ha(run.dataset, run.boundary, half(0.5))
+    base_codes, _base_parts = measured[BASELINE]
     base, base_unmapped = calculations.map_to_ecosystems(
         base_codes, scheme_lookup(run.baseline_dataset.scheme)
     )
-    alternate, unmapped = calculations.map_to_ecosystems(alt_codes, scheme_map)
+    alternate, unmapped = calculations.map_to_ecosystems(
+        by_code, scheme_lookup(run.dataset.scheme)
+    )
     for code, ha in base_unmapped.items():
         unmapped[code] = unmapped.get(code, Decimal(0)) + ha
     estimate = calculations.stock_change_estimate(

@@ -12,6 +12,7 @@
       .then(function (data) {
         bar.value = data.progress;
         label.textContent = data.progress + "%";
+        box.querySelector("[data-run-parts]").textContent = data.parts_label;
         document.querySelector("[data-run-status]").textContent = data.status_label;
         if (data.status !== "queued" && data.status !== "running") {
           window.location.reload();

@@ -205,6 +205,25 @@ def _clipped_one_by_one(codes, shapes, boundary):
     return {code: math.fsum(areas) for code, areas in sums.items()}
 
 
+def zipped_shapefile(codes, shapes, folder):
+    """The layer as a zipped Shapefile (dltb.zip) in ``folder``."""
+    (folder / "shp").mkdir()
+    pyogrio.raw.write(
+        str(folder / "shp" / "dltb.shp"),
+        geometry=shapely.to_wkb(shapes),
+        field_data=[np.array(codes, dtype=object)],
+        fields=["DLBM"],
+        geometry_type="Polygon",
+        crs="EPSG:4523",
+        driver="ESRI Shapefile",
+    )
+    archive = folder / "dltb.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for part in (folder / "shp").iterdir():
+            zipped.write(part, part.name)
+    return archive
+
+
 @pytest.fixture
 def survey(tmp_path):
     codes, shapes = _survey_layer()
@@ -306,21 +325,7 @@ def test_a_progress_report_that_raises_stops_before_the_next_chunk(survey, monke
 def test_a_zipped_shapefile_and_a_lonlat_layer_give_the_same_areas(survey, tmp_path):
     codes, shapes, path = survey
     expected = landuse.class_areas(path, _parcel(), class_field="DLBM")
-    folder = tmp_path / "shp"
-    folder.mkdir()
-    pyogrio.raw.write(
-        str(folder / "dltb.shp"),
-        geometry=shapely.to_wkb(shapes),
-        field_data=[np.array(codes, dtype=object)],
-        fields=["DLBM"],
-        geometry_type="Polygon",
-        crs="EPSG:4523",
-        driver="ESRI Shapefile",
-    )
-    archive = tmp_path / "dltb.zip"
-    with zipfile.ZipFile(archive, "w") as zipped:
-        for part in folder.iterdir():
-            zipped.write(part, part.name)
+    archive = zipped_shapefile(codes, shapes, tmp_path)
     lonlat = _write_survey(
         tmp_path / "lonlat.gpkg", codes, _moved(LONLAT_FROM_GK, shapes), srid=4490
     )

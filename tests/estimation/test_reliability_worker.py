@@ -8,11 +8,14 @@ from unittest import mock
 
 import kombu.exceptions
 import pytest
+from django.contrib.gis.geos import GEOSGeometry
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
+from common import quantities
 from estimation import tasks
 from estimation.models import ClassScheme, EstimationRun, LandCoverDataset, Methodology
+from estimation.services import measurement
 from estimation.services import runs as run_services
 from estimation.services.datasets import upload_landcover_dataset
 from registry.roles import Role
@@ -34,17 +37,13 @@ def _wait_for(check, seconds=60):
     return False
 
 
-def test_a_run_sent_while_the_broker_was_down_is_computed_once_it_is_resent(
-    celery_worker_process,  # noqa: F811 - the fixture imported above
-    reference_data,
-    tmp_path,
-):
+def _staff_project_and_dataset(geometry, raster):
+    """A bureau's staff member, a project of theirs and their uploaded map."""
     owner = OrganizationFactory()
     staff = UserFactory()
     grant_role(user=staff, role=Role.BUREAU_STAFF)
     MembershipFactory(user=staff, organization=owner)
-    project = make_project(actor=staff, owner=owner, geometry=PARCEL)
-    raster = write_landcover(tmp_path / "lc.tif")
+    project = make_project(actor=staff, owner=owner, geometry=geometry)
     dataset = upload_landcover_dataset(
         actor=staff,
         organization=owner,
@@ -53,7 +52,18 @@ def test_a_run_sent_while_the_broker_was_down_is_computed_once_it_is_resent(
         product="modis-igbp",
         year=2019,
         scheme=ClassScheme.objects.get(slug="modis-igbp"),
-        uploaded=SimpleUploadedFile("lc.tif", raster.read_bytes()),
+        uploaded=SimpleUploadedFile(raster.name, raster.read_bytes()),
+    )
+    return staff, project, dataset
+
+
+def test_a_run_sent_while_the_broker_was_down_is_computed_once_it_is_resent(
+    celery_worker_process,  # noqa: F811 - the fixture imported above
+    reference_data,
+    tmp_path,
+):
+    staff, project, dataset = _staff_project_and_dataset(
+        PARCEL, write_landcover(tmp_path / "lc.tif")
     )
     # the upload's first file check, on the worker
     assert _wait_for(
@@ -92,3 +102,67 @@ def test_a_run_sent_while_the_broker_was_down_is_computed_once_it_is_resent(
     assert run.attempts == 1
     assert run.results.count() == 2
     assert run.landcover_picture.name.endswith(".png")
+
+
+@pytest.fixture
+def runs_in_parts(monkeypatch, settings):
+    """The worker started after this measures runs in parts of one 16-row band
+    (its settings come from the environment), as this process would."""
+    for name, value in (
+        ("ESTIMATION_PART_PIXELS", 1),
+        ("ESTIMATION_WINDOW_PIXELS", 256),
+    ):
+        monkeypatch.setenv(name, str(value))
+        setattr(settings, name, value)
+
+
+def test_a_run_in_parts_is_measured_through_a_chord_on_a_real_worker(
+    runs_in_parts,
+    celery_worker_process,  # noqa: F811 - the fixture imported above
+    reference_data,
+    tmp_path,
+):
+    from tests.estimation.test_run_in_parts import PENTAGON, _mottled
+
+    staff, project, dataset = _staff_project_and_dataset(
+        GEOSGeometry(PENTAGON.wkt, srid=4326),
+        write_landcover(
+            tmp_path / "mottled.tif", width=120, height=120, codes=_mottled((120, 120))
+        ),
+    )
+    run = run_services.create_run(
+        actor=staff,
+        project=project,
+        dataset=dataset,
+        methodology=Methodology.objects.get(is_default=True),
+        period_start=date(2021, 1, 1),
+        period_end=date(2021, 12, 31),
+    )
+    assert _wait_for(
+        lambda: (
+            EstimationRun.objects.get(pk=run.pk).status
+            in (EstimationRun.Status.SUCCEEDED, EstimationRun.Status.FAILED)
+        )
+    )
+    run.refresh_from_db()
+    assert run.status == EstimationRun.Status.SUCCEEDED, run.error_message
+    assert run.parts_total >= 4 and run.parts_done == run.parts_total
+    # the same table as one pass in this process
+    estimate, parts = run_services._estimate(
+        run, {"current": measurement.dataset_classes(dataset, run.boundary, None)}
+    )
+    assert run.covered_area_ha == estimate.totals.area_ha
+    assert run.nodata_area_ha == quantities.rounded(
+        parts["nodata"], quantities.AREA_PLACES
+    )
+    assert run.outside_area_ha == quantities.rounded(
+        parts["outside"], quantities.AREA_PLACES
+    )
+    assert run.total_t_co2e_period == estimate.totals.sink_t_co2e_period
+    assert [
+        (row.ecosystem, row.area_ha, row.sink_t_co2e_period)
+        for row in run.results.order_by("rank")
+    ] == [
+        (row.ecosystem, row.area_ha, row.sink_t_co2e_period)
+        for row in estimate.ecosystems
+    ]

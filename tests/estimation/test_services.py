@@ -346,14 +346,14 @@ def test_progress_is_stored_while_the_run_computes(run_for, monkeypatch):
     seen = []
     real = area.class_areas
 
-    def class_areas_watching_progress(path, boundary, *, progress=None):
+    def class_areas_watching_progress(path, boundary, *, progress=None, **options):
         def report(fraction):
             progress(fraction)
             seen.append(EstimationRun.objects.values_list("progress", flat=True).get())
 
         for step in (0.1, 0.3, 0.6, 0.9):
             report(step)
-        return real(path, boundary)
+        return real(path, boundary, **options)
 
     monkeypatch.setattr(area, "class_areas", class_areas_watching_progress)
     run = run_for()

@@ -36,11 +36,11 @@ from estimation.selectors import (
     landcover_inputs,
     methodology_inputs,
 )
-from estimation.services.runs import (
-    flux_estimate,
+from estimation.services.measurement import (
     measure_classes,
     measure_raster_classes_of_each,
 )
+from estimation.services.runs import flux_estimate
 from registry.boundaries import read_boundary_features, read_boundary_file
 
 COLUMNS = (
