@@ -94,16 +94,21 @@ def _upsample(grid: np.ndarray, step: int, row0: int, height: int, width: int):
     return top * (1 - fy) + bottom * fy
 
 
-def synthetic_raster(resolution: float) -> Path:
-    """A Bijie-extent lon/lat raster of CLCD-like classes, made once and cached.
+def synthetic_raster(
+    resolution: float,
+    extent: tuple[float, float, float, float] = EXTENT,
+    name: str = "bijie",
+) -> Path:
+    """A lon/lat raster of CLCD-like classes over ``extent`` (Bijie's by
+    default), made once and cached.
 
     Fractal noise thresholded into classes, plus speckle: fragmented like a
     30 m classification of Guizhou's karst mosaic. Tiled 512 x 512, DEFLATE.
     """
-    west, south, east, north = EXTENT
+    west, south, east, north = extent
     width = math.ceil((east - west) / resolution)
     height = math.ceil((north - south) / resolution)
-    path = CACHE / f"bijie_{width}x{height}.tif"
+    path = CACHE / f"{name}_{width}x{height}.tif"
     if path.exists():
         return path
     CACHE.mkdir(parents=True, exist_ok=True)
