@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -208,19 +207,22 @@ def child(what: str) -> dict:
 
 def _child_main(what: str) -> None:
     path, boundary = survey_layer(SIDES["2,000,000"])
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
     if what == "describe":
         landuse.describe(path, class_field="DLBM")
     elif what == "measure":
         landuse.class_areas(path, boundary, class_field="DLBM")
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(
-        json.dumps(
-            {"seconds": seconds, "peak_mb": peak / 1024, "before_mb": before / 1024}
-        )
-    )
+    print(json.dumps({"seconds": seconds, "peak_mb": _peak_rss_mb()}))
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss, not
+    inherited from the parent that forked it)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 # --- the report ---------------------------------------------------------------------

@@ -5,7 +5,9 @@ inside a boundary.
 Files are vetted by ``registry.boundaries.open_polygon_source`` (the checks of
 boundary uploads) and read in bulk through pyogrio: Arrow batches of
 ``CHUNK_FEATURES`` patches, only those in the boundary's bounding box, the
-next batch read while this one is measured, so memory stays bounded.
+next batch read while two others are measured, each on its own thread (the
+compiled loops release the GIL; GEOS work is taken one batch at a time), so
+memory stays bounded.
 
 Each batch is measured as arrays (``estimation.survey_geometry``): the WKB is
 parsed in a compiled loop, a grid of the boundary in the layer's coordinates
@@ -25,6 +27,8 @@ cancelled run) stops the measurement there.
 from __future__ import annotations
 
 import functools
+import threading
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -49,6 +53,9 @@ LISTED_CODES = 200
 # freed space of GDAL's bigger batches: at 65,536, reading 2 million patches
 # held 450 MB more.
 CHUNK_FEATURES = 16_384
+# Batches measured at once, each on its own thread (the compiled loops and
+# GEOS release the GIL), while another thread reads the next.
+MEASURING_THREADS = 2
 # Lon/lat CRSs whose coordinates are taken as WGS84 lon/lat as they are
 # (CGCS2000 and WGS84 agree to a few centimetres; PROJ applies no shift).
 LONLAT_SRIDS = (4326, 4490)
@@ -224,13 +231,26 @@ def class_areas(
             use_pyarrow=True,
         ) as (meta, reader):
             geometry_column = meta["geometry_name"] or "wkb_geometry"
-            with ThreadPoolExecutor(max_workers=1) as prefetch:
+            with (
+                ThreadPoolExecutor(max_workers=1) as prefetch,
+                ThreadPoolExecutor(max_workers=MEASURING_THREADS) as measuring,
+            ):
                 pending = prefetch.submit(_next_batch, reader)
-                while (batch := pending.result()) is not None:
-                    pending = prefetch.submit(_next_batch, reader)
-                    measure.batch(
-                        batch.column(geometry_column), batch.column(class_field)
-                    )
+                in_flight: deque = deque()
+                while (batch := pending.result()) is not None or in_flight:
+                    if batch is not None:
+                        pending = prefetch.submit(_next_batch, reader)
+                        in_flight.append(
+                            measuring.submit(
+                                measure.batch,
+                                batch.column(geometry_column),
+                                batch.column(class_field),
+                            )
+                        )
+                        batch = None
+                        if len(in_flight) < MEASURING_THREADS:
+                            continue
+                    in_flight.popleft().result()
                     if progress:
                         progress(min(1.0, measure.features / total))
     if progress:
@@ -285,6 +305,8 @@ class _Measure:
         self.repaired = 0
         self.features = 0
         self._pieces: tuple[np.ndarray, shapely.STRtree] | None = None
+        self._lock = threading.Lock()
+        self._geos_lock = threading.Lock()
         if srid in LONLAT_SRIDS:
             self.to_lonlat = None
             plane, margin = boundary, MARGIN_DEGREES
@@ -323,8 +345,11 @@ class _Measure:
         )
 
     def batch(self, geometry: pa.Array, codes: pa.Array) -> None:
-        self.features += len(geometry)
-        classes = self._classes(codes)
+        """Measure one batch into the sums; safe on several threads at once
+        (the compiled loops and GEOS run without the GIL)."""
+        with self._lock:
+            self.features += len(geometry)
+            classes = self._classes(codes)
         features = survey.parse_wkb(*_wkb_buffers(geometry))
         placed = self.grid.place(features.bounds)
         width = features.bounds[:, 2] - features.bounds[:, 0]
@@ -341,8 +366,9 @@ class _Measure:
         if others.any():
             chosen = pa.array(others)
             self._measure_exact(geometry.filter(chosen), classes[others], sums)
-        for index, value in enumerate(sums.tolist()):
-            self.square_mm[index] += value
+        with self._lock:
+            for index, value in enumerate(sums.tolist()):
+                self.square_mm[index] += value
 
     def _classes(self, codes: pa.Array) -> np.ndarray:
         """The class index of each feature's code (codes are few: each distinct
@@ -376,28 +402,35 @@ class _Measure:
     def _measure_exact(self, geometry: pa.Array, classes, sums) -> None:
         """The other patches, through GEOS (see the module docstring)."""
         wkb = np.asarray(geometry.to_numpy(zero_copy_only=False), dtype=object)
-        try:
-            shapes = shapely.transform(shapely.from_wkb(wkb), self._lonlat_xy)
-            broken = ~shapely.is_valid(shapes) & ~shapely.is_missing(shapes)
-            shapes[broken] = shapely.make_valid(shapes[broken])
-            meets = shapely.intersects(self.boundary, shapes)
-            whole = meets & shapely.contains_properly(self.boundary, shapes)
-            cut = meets & ~whole
-            parts = [_polygons(shapes[whole], classes[whole])]
-            if cut.any():
-                pieces, tree = self._boundary_pieces()
-                shape_index, piece_index = tree.query(
-                    shapes[cut], predicate="intersects"
-                )
-                clipped = shapely.intersection(
-                    shapes[cut][shape_index], pieces[piece_index]
-                )
-                parts.append(_polygons(clipped, classes[cut][shape_index]))
-        except (shapely.errors.GEOSException, NotImplementedError):  # damaged, curved
-            raise LandUseError(
-                "unreadable_polygon", "a polygon is unreadable"
-            ) from None
-        self.repaired += int(np.count_nonzero(broken & meets))
+        # One thread at a time: GEOS builds a prepared geometry's and an
+        # STRtree's indexes on first use, which is not safe to share.
+        with self._geos_lock:
+            try:
+                shapes = shapely.transform(shapely.from_wkb(wkb), self._lonlat_xy)
+                broken = ~shapely.is_valid(shapes) & ~shapely.is_missing(shapes)
+                shapes[broken] = shapely.make_valid(shapes[broken])
+                meets = shapely.intersects(self.boundary, shapes)
+                whole = meets & shapely.contains_properly(self.boundary, shapes)
+                cut = meets & ~whole
+                parts = [_polygons(shapes[whole], classes[whole])]
+                if cut.any():
+                    pieces, tree = self._boundary_pieces()
+                    shape_index, piece_index = tree.query(
+                        shapes[cut], predicate="intersects"
+                    )
+                    clipped = shapely.intersection(
+                        shapes[cut][shape_index], pieces[piece_index]
+                    )
+                    parts.append(_polygons(clipped, classes[cut][shape_index]))
+            except (
+                shapely.errors.GEOSException,
+                NotImplementedError,
+            ):  # damaged, curved
+                raise LandUseError(
+                    "unreadable_polygon", "a polygon is unreadable"
+                ) from None
+        with self._lock:
+            self.repaired += int(np.count_nonzero(broken & meets))
         for polygons, owners in parts:
             areas = geodesy.polygon_array_areas_m2(polygons)
             survey.add_square_millimetres(areas, owners, sums)
@@ -406,7 +439,7 @@ class _Measure:
         """The boundary cut into pieces of at most PIECE_VERTICES vertices, so
         that clipping a patch costs what the pieces near it cost. Pieces do not
         overlap, so the areas of a patch's clipped parts add up."""
-        if self._pieces is None:
+        if self._pieces is None:  # under _geos_lock
             pieces = np.array(_split(self.boundary), dtype=object)
             self._pieces = pieces, shapely.STRtree(pieces)
         return self._pieces

@@ -319,7 +319,9 @@ def test_a_progress_report_that_raises_stops_before_the_next_chunk(survey, monke
         landuse.class_areas(
             path, _parcel(), class_field="DLBM", chunk_features=97, progress=cancelled
         )
-    assert parsed == [1]
+    # the first chunk's report stops it: only the chunks already being
+    # measured beside the first are finished
+    assert parsed == [1] * landuse.MEASURING_THREADS
 
 
 def test_a_zipped_shapefile_and_a_lonlat_layer_give_the_same_areas(survey, tmp_path):
@@ -614,16 +616,27 @@ def test_a_run_cancelled_while_it_measures_stops_at_the_next_chunk(
     measured = []
     batch = landuse._Measure.batch
 
-    def measure_then_cancel(self, geometry, codes):
+    def measure(self, geometry, codes):
         batch(self, geometry, codes)
         measured.append(len(geometry))
-        if len(measured) == 1:  # staff press "cancel" during the first chunk
-            run_services.cancel_run(actor=staff, run=EstimationRun.objects.get())
 
-    monkeypatch.setattr(landuse._Measure, "batch", measure_then_cancel)
+    report = run_services._Progress.__call__
+
+    def cancel_then_report(self, fraction):
+        if EstimationRun.objects.get().status == EstimationRun.Status.RUNNING:
+            # staff pressed "cancel" while the first chunks were measured
+            run_services.cancel_run(actor=staff, run=EstimationRun.objects.get())
+        report(self, fraction)
+
+    monkeypatch.setattr(landuse._Measure, "batch", measure)
+    monkeypatch.setattr(run_services._Progress, "__call__", cancel_then_report)
     run = survey_run()
     run.refresh_from_db()
-    assert measured == [97]
+    # the cancellation is seen at the first progress write: the chunks being
+    # measured beside the first finish, none after
+    chunks = math.ceil(run.dataset.description["features"] / 97)
+    assert measured[:1] == [97] and len(measured) <= landuse.MEASURING_THREADS
+    assert len(measured) < chunks
     assert run.status == EstimationRun.Status.CANCELLED
     assert run.cancelled_by == staff and run.finished_at is not None
     assert not run.results.exists() and not run.code_areas.exists()
