@@ -47,7 +47,7 @@ import pyproj
 import shapely
 from django.conf import settings
 from django.contrib.gis.gdal import DataSource, OGRGeometry
-from django.contrib.gis.gdal.error import GDALException, SRSException
+from django.contrib.gis.gdal.error import GDALException
 from django.contrib.gis.geos import GEOSException, GEOSGeometry, MultiPolygon
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
@@ -219,8 +219,7 @@ def open_polygon_source(path: Path, *, declared_srid: int | None = None):
 
 
 def _single_source_layer(path: Path, format_name: str) -> str:
-    """``_single_layer`` through pyogrio: the one spatial layer, or the one
-    polygon layer among several."""
+    """The one spatial layer, or the one polygon layer among several."""
     try:
         layers = pyogrio.list_layers(path)
     except pyogrio.errors.DataSourceError:
@@ -351,14 +350,39 @@ def _read_geopackage(
         raise _refuse("invalid_file", format="GeoPackage")
     path = path.rename(path.with_suffix(".gpkg"))
     _vet_geopackage(path)
-    layer = _single_layer(_open(path, "GeoPackage"))
+    # Through pyogrio, as land-use layers are: GeoDjango's older GDAL logs an
+    # ERROR for every GeoPackage a newer GDAL wrote.
+    layer = _single_source_layer(path, "GeoPackage")
+    srid = _resolve_srid(_source_srid(path, layer, declared_srid), declared_srid)
+    return _Features(*_source_features(path, layer, name_field), srid)
+
+
+def _source_features(
+    path: Path, layer: str, name_field: str | None
+) -> tuple[list[list[GEOSGeometry]], list[object]]:
+    """``_layer_features`` of a layer read in bulk with pyogrio."""
     try:
-        srs = layer.srs
-        found = _identify(srs.wkt, declared_srid) if srs else None
-    except (GDALException, SRSException):
-        found = None
-    srid = _resolve_srid(found, declared_srid)
-    return _Features(*_layer_features(layer, name_field), srid)
+        fields = [
+            str(field) for field in pyogrio.read_info(path, layer=layer)["fields"]
+        ]
+        if name_field is not None and name_field not in fields:
+            raise _refuse("missing_name_field", field=name_field)
+        _meta, _fids, geometries, values = pyogrio.raw.read(
+            path, layer=layer, columns=[] if name_field is None else [name_field]
+        )
+    except pyogrio.errors.DataSourceError:
+        raise _refuse("invalid_file", format="GeoPackage") from None
+    polygons = []
+    for wkb in geometries:
+        if wkb is None:
+            raise _refuse("not_polygon:missing")
+        try:
+            geometry = OGRGeometry(memoryview(bytes(wkb)))
+        except GDALException:
+            raise _refuse("invalid_file", format="GeoPackage") from None
+        polygons.append(_polygons(geometry))
+    names = [None] * len(polygons) if name_field is None else list(values[0])
+    return polygons, names
 
 
 def _read_shapefile(
@@ -407,28 +431,6 @@ def _vet_geopackage(path: Path) -> None:
         raise _refuse("invalid_file", format="GeoPackage") from None
     if not all(d == "undefined" or _WKT.match(d) for d in definitions):
         raise _refuse("unsupported_crs:not_wkt")
-
-
-def _single_layer(datasource: DataSource):
-    """The one spatial layer, or the one polygon layer among several."""
-    spatial = [layer for layer in datasource if _layer_kind(layer) != "None"]
-    polygonal = [
-        layer for layer in spatial if _layer_kind(layer) in ("Polygon", "MultiPolygon")
-    ]
-    for candidates in (spatial, polygonal):
-        if len(candidates) == 1:
-            return candidates[0]
-    if not spatial:
-        raise _refuse("empty_geometry")
-    names = ", ".join(layer.name for layer in polygonal or spatial)
-    raise _refuse("ambiguous_layers", names=names)
-
-
-def _layer_kind(layer) -> str:
-    try:
-        return layer.geom_type.name.removesuffix("25D")
-    except GDALException:  # a type GeoDjango does not know, e.g. TIN
-        return "Unknown"
 
 
 # ZIP archives

@@ -7,6 +7,7 @@ Shapefiles, GeoPackages, KML and GeoJSON, or by hand for broken and hostile inpu
 import functools
 import io
 import json
+import logging
 import sqlite3
 import stat
 import zipfile
@@ -200,6 +201,18 @@ def test_geopackage_round_trips(tmp_path):
     path = write_layer(tmp_path / "parcel.gpkg", [SQUARE], "EPSG:4326", "GPKG")
     boundary = boundaries.read_boundary_file(upload("parcel.gpkg", path.read_bytes()))
     assert_lands_on(boundary, SQUARE, srid=4326)
+
+
+def test_a_geopackage_from_a_newer_gdal_is_read_without_a_gdal_error(
+    tmp_path, caplog
+):
+    """The layer is written by pyogrio's GDAL, newer than GeoDjango's: opening
+    it through GeoDjango logged "may only be partially supported" at ERROR."""
+    path = write_layer(tmp_path / "parcel.gpkg", [SQUARE], "EPSG:4326", "GPKG")
+    with caplog.at_level(logging.WARNING):
+        boundaries.read_boundary_file(upload("parcel.gpkg", path.read_bytes()))
+        boundaries.read_boundary_features(upload("parcel.gpkg", path.read_bytes()))
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 def test_real_county_upload_has_its_documented_area():
