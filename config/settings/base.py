@@ -276,6 +276,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # is re-queued once, then failed (the worker beats at least every
 # ESTIMATION_RUN_HEARTBEAT_SECONDS while it computes).
 ESTIMATION_RUN_STALE_AFTER = env.int("ESTIMATION_RUN_STALE_AFTER", default=10)
+# A run measured in parts (below) whose parts wait behind other work gives no
+# sign of life: it is swept only after a part could have run its full time.
+ESTIMATION_PARTS_STALE_AFTER = env.int(
+    "ESTIMATION_PARTS_STALE_AFTER",
+    default=ESTIMATION_RUN_TIME_LIMIT // 60 + ESTIMATION_RUN_STALE_AFTER,
+)
 ESTIMATION_RUN_HEARTBEAT_SECONDS = env.int(
     "ESTIMATION_RUN_HEARTBEAT_SECONDS", default=30
 )

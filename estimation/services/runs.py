@@ -499,32 +499,43 @@ def store_landcover_picture(run_id: int) -> None:
 def sweep_stale_runs(*, now=None) -> dict[str, list[int]]:
     """Running runs whose worker gave no sign of life for
     ``ESTIMATION_RUN_STALE_AFTER`` minutes: re-queued for a second attempt, or
-    failed (with an alert to the registry admins) if that was the second."""
+    failed (with an alert to the registry admins) if that was the second. A run
+    measured in parts waits ``ESTIMATION_PARTS_STALE_AFTER`` minutes: its
+    parts may queue behind other work, and nothing beats while they wait."""
     now = now or timezone.now()
-    cutoff = now - timedelta(minutes=settings.ESTIMATION_RUN_STALE_AFTER)
+    cutoffs = _stale_cutoffs(now)
     stale = list(
         EstimationRun.objects.filter(status=EstimationRun.Status.RUNNING)
         .filter(
-            Q(heartbeat_at__lt=cutoff)
-            | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+            Q(parts_total=0, heartbeat_at__lt=cutoffs[False])
+            | Q(parts_total__gt=0, heartbeat_at__lt=cutoffs[True])
+            | Q(heartbeat_at__isnull=True, started_at__lt=cutoffs[False])
         )
         .order_by("pk")
         .values_list("pk", flat=True)
     )
     swept: dict[str, list[int]] = {"requeued": [], "failed": []}
     for run_id in stale:
-        outcome = _sweep_one(run_id, cutoff=cutoff, now=now)
+        outcome = _sweep_one(run_id, cutoffs=cutoffs, now=now)
         if outcome is not None:
             swept[outcome].append(run_id)
     return swept
 
 
+def _stale_cutoffs(now) -> dict[bool, object]:
+    """The last sign of life a run must have given, by whether it is in parts."""
+    return {
+        False: now - timedelta(minutes=settings.ESTIMATION_RUN_STALE_AFTER),
+        True: now - timedelta(minutes=settings.ESTIMATION_PARTS_STALE_AFTER),
+    }
+
+
 @transaction.atomic
-def _sweep_one(run_id: int, *, cutoff, now) -> str | None:
+def _sweep_one(run_id: int, *, cutoffs, now) -> str | None:
     run = EstimationRun.objects.select_for_update().get(pk=run_id)
     last_sign = run.heartbeat_at or run.started_at
     if run.status != EstimationRun.Status.RUNNING or (
-        last_sign is not None and last_sign >= cutoff
+        last_sign is not None and last_sign >= cutoffs[run.parts_total > 0]
     ):
         return None  # it moved on since it was listed
     if run.attempts < MAX_ATTEMPTS:

@@ -344,11 +344,33 @@ def test_runs_with_a_recent_heartbeat_or_not_running_are_left_alone(
     assert finished.status == EstimationRun.Status.SUCCEEDED
 
 
+def test_a_run_in_parts_waits_longer_before_it_is_swept(queued_run, settings):
+    """Its parts may wait behind other work, and nothing beats while they do."""
+    settings.ESTIMATION_RUN_STALE_AFTER = 10
+    settings.ESTIMATION_PARTS_STALE_AFTER = 71
+    _make_stale(queued_run, attempts=1, minutes=30)
+    EstimationRun.objects.filter(pk=queued_run.pk).update(parts_total=7, parts_done=2)
+    assert run_services.sweep_stale_runs() == {"requeued": [], "failed": []}
+    EstimationRun.objects.filter(pk=queued_run.pk).update(parts_total=0, parts_done=0)
+    assert run_services.sweep_stale_runs() == {
+        "requeued": [queued_run.pk],
+        "failed": [],
+    }
+    _make_stale(queued_run, attempts=1, minutes=72)
+    EstimationRun.objects.filter(pk=queued_run.pk).update(parts_total=7)
+    assert (
+        run_services._sweep_one(
+            queued_run.pk, cutoffs=run_services._stale_cutoffs(timezone.now()), now=None
+        )
+        == "requeued"
+    )
+
+
 def test_a_run_that_beat_again_after_it_was_listed_is_not_swept(queued_run):
     _make_stale(queued_run, attempts=1)
-    cutoff = timezone.now() - timedelta(minutes=5)
+    cutoffs = run_services._stale_cutoffs(timezone.now())
     EstimationRun.objects.filter(pk=queued_run.pk).update(heartbeat_at=timezone.now())
-    assert run_services._sweep_one(queued_run.pk, cutoff=cutoff, now=None) is None
+    assert run_services._sweep_one(queued_run.pk, cutoffs=cutoffs, now=None) is None
 
 
 def test_a_late_original_attempt_stores_nothing_once_the_run_was_handed_on(

@@ -203,9 +203,7 @@ def test_geopackage_round_trips(tmp_path):
     assert_lands_on(boundary, SQUARE, srid=4326)
 
 
-def test_a_geopackage_from_a_newer_gdal_is_read_without_a_gdal_error(
-    tmp_path, caplog
-):
+def test_a_geopackage_from_a_newer_gdal_is_read_without_a_gdal_error(tmp_path, caplog):
     """The layer is written by pyogrio's GDAL, newer than GeoDjango's: opening
     it through GeoDjango logged "may only be partially supported" at ERROR."""
     path = write_layer(tmp_path / "parcel.gpkg", [SQUARE], "EPSG:4326", "GPKG")
