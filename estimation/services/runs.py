@@ -206,15 +206,25 @@ def redispatch_queued_runs(*, now=None) -> int:
     return sent
 
 
-class RunCancelled(Exception):
-    """The run was cancelled while it was computed: stop and store nothing."""
+class RunStopped(Exception):
+    """The run is no longer this attempt's to compute: stop and store nothing."""
+
+
+class RunCancelled(RunStopped):
+    """The run was cancelled while it was computed."""
+
+
+class RunEnded(RunStopped):
+    """The run ended (failed: a part of it did, or the sweep gave up on it)
+    while this attempt computed."""
 
 
 class _Progress:
     """Writes a run's progress every PROGRESS_STEP percent, and its heartbeat at
     least every ESTIMATION_RUN_HEARTBEAT_SECONDS while the engine reports; only
     while this attempt still owns the run. Raises RunCancelled once the run has
-    been cancelled, which stops the engine at that report."""
+    been cancelled, RunEnded once it has ended otherwise (a sibling part failed
+    it), which stops the engine at that report."""
 
     def __init__(self, run_id: int, attempt: int, *, writes_percent: bool = True):
         self.run_id, self.attempt = run_id, attempt
@@ -237,15 +247,21 @@ class _Progress:
         written = EstimationRun.objects.filter(
             pk=self.run_id, status=EstimationRun.Status.RUNNING, attempts=self.attempt
         ).update(**changes)
-        # Only when the write missed is it worth asking why: a cancellation is
-        # seen at the next progress write, not with a query per report.
-        if (
-            not written
-            and EstimationRun.objects.filter(
-                pk=self.run_id, status=EstimationRun.Status.CANCELLED
-            ).exists()
-        ):
-            raise RunCancelled(self.run_id)
+        # Only when the write missed is it worth asking why: a cancellation (or
+        # a sibling part's failure) is seen at the next progress write, not
+        # with a query per report.
+        if not written:
+            status = (
+                EstimationRun.objects.filter(pk=self.run_id)
+                .values_list("status", flat=True)
+                .first()
+            )
+            if status == EstimationRun.Status.CANCELLED:
+                raise RunCancelled(self.run_id)
+            if status in (EstimationRun.Status.FAILED, EstimationRun.Status.SUCCEEDED):
+                raise RunEnded(self.run_id)
+            # handed on to a later attempt: this one finishes, and
+            # _store_results discards what it found
 
 
 def flux_estimate(
@@ -322,6 +338,12 @@ def _failing_the_run(run_id: int, attempt: int) -> Iterator[None]:
         yield
     except RunCancelled:
         logger.info("Estimation run %s was cancelled; it stopped.", run_id)
+    except RunEnded:
+        logger.info(
+            "Estimation run %s ended while attempt %s computed; the attempt stopped.",
+            run_id,
+            attempt,
+        )
     except (
         area.AreaError,
         calculations.CalculationError,

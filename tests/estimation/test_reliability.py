@@ -266,6 +266,27 @@ def test_a_cancelled_run_is_stopped_at_its_next_progress_write(queued_run, staff
     assert queued_run.progress == 10  # the cancelled run's row is left alone
 
 
+def test_an_attempt_stops_at_its_next_write_once_the_run_has_failed(queued_run):
+    """A part of a run in parts stops once a sibling part failed the run (an
+    attempt the sweep handed on goes on: its results are discarded)."""
+    EstimationRun.objects.filter(pk=queued_run.pk).update(
+        status=EstimationRun.Status.RUNNING, attempts=1
+    )
+    progress = run_services._Progress(queued_run.pk, attempt=1)
+    progress(0.10)
+    EstimationRun.objects.filter(pk=queued_run.pk).update(
+        status=EstimationRun.Status.FAILED
+    )
+    with pytest.raises(run_services.RunEnded):
+        progress(0.20)
+    EstimationRun.objects.filter(pk=queued_run.pk).update(
+        status=EstimationRun.Status.RUNNING, attempts=2
+    )
+    progress(0.30)  # handed on: no write, no stop
+    queued_run.refresh_from_db()
+    assert queued_run.progress == 10  # the rows of others are left alone
+
+
 # The sweep ----------------------------------------------------------------------------
 
 
