@@ -256,6 +256,24 @@ def test_a_large_raster_run_is_measured_in_parts_with_the_same_table(
     assert split.landcover_picture  # drawn as for any raster run
 
 
+def test_a_run_in_parts_shows_the_share_of_parts_done_as_its_progress(
+    small_windows, staff, pentagon_project, mottled_dataset, create_run, settings,
+    monkeypatch,
+):  # fmt: skip
+    settings.ESTIMATION_PART_PIXELS = 1
+    seen = []
+    measure_part = measurement.measure_part
+
+    def noting_progress(dataset, boundary, part, progress):
+        seen.append(EstimationRun.objects.values_list("progress", "parts_done").get())
+        return measure_part(dataset, boundary, part, progress)
+
+    monkeypatch.setattr(measurement, "measure_part", noting_progress)
+    run = _run(create_run, staff, pentagon_project, mottled_dataset)
+    total = run.parts_total
+    assert seen == [(done * 99 // total, done) for done in range(total)]
+
+
 def test_a_large_survey_run_is_measured_in_parts_with_the_same_table(
     staff, owner, project, tmp_path, settings, create_run, survey_path
 ):
