@@ -173,6 +173,17 @@ def _read_features(uploaded, declared_srid: int | None, name_field: str | None):
         return _READERS[kind](path, declared_srid, name_field)
 
 
+# What pyogrio raises for a file GDAL cannot read through (a damaged table, a
+# field or geometry it cannot convert): refused as an unreadable file.
+READ_ERRORS = (
+    pyogrio.errors.DataSourceError,
+    pyogrio.errors.DataLayerError,
+    pyogrio.errors.FeatureError,
+    pyogrio.errors.FieldError,
+    pyogrio.errors.GeometryError,
+)
+
+
 @dataclass(frozen=True)
 class PolygonSource:
     """A vetted polygon layer on disk, for reading in bulk with pyogrio."""
@@ -370,7 +381,7 @@ def _source_features(
         _meta, _fids, geometries, values = pyogrio.raw.read(
             path, layer=layer, columns=[] if name_field is None else [name_field]
         )
-    except pyogrio.errors.DataSourceError:
+    except READ_ERRORS:
         raise _refuse("invalid_file", format="GeoPackage") from None
     polygons = []
     for wkb in geometries:
