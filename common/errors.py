@@ -67,6 +67,14 @@ _QUANTITY_MESSAGES = {
         "Give the price to at most %(places)s decimal places, e.g. 95.70."
     ),
     ("price", "too_large"): gettext_lazy("The price is too large."),
+    ("amount", "not_a_number"): gettext_lazy(
+        "Enter the amount as a number, e.g. 4750.00."
+    ),
+    ("amount", "not_positive"): gettext_lazy("The amount must be more than 0."),
+    ("amount", "price_places"): gettext_lazy(
+        "Give the amount to at most %(places)s decimal places, e.g. 4750.00."
+    ),
+    ("amount", "too_large"): gettext_lazy("The amount is too large."),
 }
 
 

@@ -101,6 +101,23 @@ def parse_price(value: object, currency: str = "CNY") -> Decimal:
     return number.quantize(_unit(currency))
 
 
+MAX_AMOUNT_DIGITS = MAX_PRICE_DIGITS + 12  # a price times up to 10^12 t
+
+
+def parse_amount(value: object, currency: str = "CNY") -> Decimal:
+    """A sum of money from user input (a payment received), at the
+    currency's places; more places are refused, not rounded."""
+    number = _decimal(value, "amount")
+    places = CURRENCY_PLACES[currency]
+    if number <= 0:
+        raise QuantityError("amount", "not_positive")
+    if not within_places(number, _unit(currency)):
+        raise QuantityError("amount", "price_places", places=places)
+    if number >= Decimal(10) ** (MAX_AMOUNT_DIGITS - places):
+        raise QuantityError("amount", "too_large")
+    return number.quantize(_unit(currency))
+
+
 def whole_tonnes(value: object) -> int:
     """A positive whole number of tonnes from user input."""
     number = _decimal(value, "tonnes")

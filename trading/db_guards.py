@@ -649,3 +649,410 @@ def grant_application_role(connection, role: str) -> None:
                 f"GRANT EXECUTE ON FUNCTION {function} TO {grantee}",
             ]
         cursor.execute(";\n".join(statements))
+
+
+# The market (migration 0010, trading.market) ---------------------------------
+#
+# Listed credits are blocks in the state 'listed' pointing at their listing;
+# the functions below list, delist, order and return them in one statement
+# each, with the owner's rights, taking the same steps as trading.market's
+# Python (SQLite). Locks in the ledger's order: the seller's account, then the
+# listing, then a request, its blocks, and the journal head last.
+
+# The chain covers an entry's listing too, present only when it has one, so
+# the hashes of every entry made before the market stay as they were.
+MARKET_LINK_FUNCTION = LINK_FUNCTION.replace(
+    """    NEW.content_hash := encode(sha256(convert_to(jsonb_build_object(""",
+    """    NEW.content_hash := encode(sha256(convert_to((jsonb_build_object(""",
+    1,
+).replace(
+    """        'created_at', (extract(epoch FROM NEW.created_at) * 1000000)::bigint
+    )::text, 'UTF8')), 'hex');""",
+    """        'created_at', (extract(epoch FROM NEW.created_at) * 1000000)::bigint
+    ) || CASE WHEN NEW.listing_id IS NULL THEN '{}'::jsonb
+              ELSE jsonb_build_object('listing', NEW.listing_id) END
+    )::text, 'UTF8')), 'hex');""",
+    1,
+)
+assert MARKET_LINK_FUNCTION.count("listing_id") == 2, "the link function changed"
+
+LIST_FUNCTION = """
+CREATE OR REPLACE FUNCTION trading_list(p_listing bigint, p_actor bigint)
+RETURNS bigint AS $$
+-- Put a new listing's quantity of its batch on the market: the seller's
+-- active serials, lowest first, become 'listed' (the last block used is
+-- split). Returns the tonnes that were available; fewer than listed: nothing
+-- was changed. A listing is listed once.
+DECLARE
+    l trading_listing%ROWTYPE;
+    block record;
+    available bigint;
+    remaining bigint;
+    taken bigint;
+    firsts bigint[] := '{}';
+    lasts bigint[] := '{}';
+BEGIN
+    SELECT * INTO STRICT l FROM trading_listing WHERE id = p_listing;
+    PERFORM 1 FROM registry_account WHERE id = l.account_id FOR NO KEY UPDATE;
+    SELECT * INTO STRICT l FROM trading_listing WHERE id = p_listing
+       FOR NO KEY UPDATE;
+    IF l.status <> 'open' OR EXISTS (
+        SELECT 1 FROM trading_ledgerentry WHERE listing_id = l.id
+    ) THEN
+        RAISE EXCEPTION 'trading_list: listing % is % or already listed',
+            l.id, l.status USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    SELECT coalesce(sum(b.quantity), 0) INTO available
+      FROM trading_creditblock b
+     WHERE b.account_id = l.account_id AND b.batch_id = l.batch_id
+       AND b.state = 'active';
+    IF available < l.quantity_left THEN
+        RETURN available;
+    END IF;
+    remaining := l.quantity_left;
+    FOR block IN
+        SELECT b.id, b.first_serial, b.last_serial, b.quantity
+          FROM trading_creditblock b
+         WHERE b.account_id = l.account_id AND b.batch_id = l.batch_id
+           AND b.state = 'active'
+         ORDER BY b.first_serial
+           FOR NO KEY UPDATE
+    LOOP
+        EXIT WHEN remaining = 0;
+        taken := least(block.quantity, remaining);
+        UPDATE trading_creditblock
+           SET last_serial = block.first_serial + taken - 1, quantity = taken,
+               state = 'listed', listing_id = l.id, updated_at = now()
+         WHERE id = block.id;
+        IF taken < block.quantity THEN
+            INSERT INTO trading_creditblock (batch_id, account_id, first_serial,
+                last_serial, quantity, state, trade_request_id, listing_id,
+                updated_at)
+            VALUES (l.batch_id, l.account_id, block.first_serial + taken,
+                block.last_serial, block.quantity - taken, 'active', NULL, NULL,
+                now());
+        END IF;
+        firsts := firsts || block.first_serial;
+        lasts := lasts || (block.first_serial + taken - 1);
+        remaining := remaining - taken;
+    END LOOP;
+    INSERT INTO trading_ledgerentry (kind, batch_id, first_serial, last_serial,
+        quantity, from_account_id, to_account_id, price_per_tonne, currency,
+        trade_request_id, listing_id, actor_id, idempotency_key, created_at)
+    SELECT 'list', l.batch_id, m.first, m.last, m.last - m.first + 1,
+           l.account_id, l.account_id, NULL, '', NULL, l.id, p_actor,
+           l.idempotency_key, now()
+      FROM unnest(firsts, lasts) AS m(first, last)
+     ORDER BY m.first;
+    RETURN available;
+END
+$$ LANGUAGE plpgsql
+"""
+DELIST_FUNCTION = """
+CREATE OR REPLACE FUNCTION trading_delist(p_listing bigint, p_keep bigint,
+    p_actor bigint) RETURNS void AS $$
+-- Keep p_keep tonnes of an open listing on the market and give the rest back
+-- to the seller as active credits, highest serials first (orders take the
+-- lowest), splitting the block at the boundary.
+DECLARE
+    l trading_listing%ROWTYPE;
+    block record;
+    remaining bigint;
+    taken bigint;
+    firsts bigint[] := '{}';
+    lasts bigint[] := '{}';
+BEGIN
+    SELECT * INTO STRICT l FROM trading_listing WHERE id = p_listing;
+    PERFORM 1 FROM registry_account WHERE id = l.account_id FOR NO KEY UPDATE;
+    SELECT * INTO STRICT l FROM trading_listing WHERE id = p_listing
+       FOR NO KEY UPDATE;
+    IF l.status <> 'open' OR p_keep < 0 OR p_keep >= l.quantity_left THEN
+        RAISE EXCEPTION 'trading_delist: listing % is % with % t left; cannot keep %',
+            l.id, l.status, l.quantity_left, p_keep
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    remaining := l.quantity_left - p_keep;
+    FOR block IN
+        SELECT b.id, b.first_serial, b.last_serial, b.quantity
+          FROM trading_creditblock b
+         WHERE b.listing_id = l.id AND b.state = 'listed'
+         ORDER BY b.first_serial DESC
+           FOR NO KEY UPDATE
+    LOOP
+        EXIT WHEN remaining = 0;
+        taken := least(block.quantity, remaining);
+        IF taken = block.quantity THEN
+            UPDATE trading_creditblock
+               SET state = 'active', listing_id = NULL, updated_at = now()
+             WHERE id = block.id;
+        ELSE
+            UPDATE trading_creditblock
+               SET last_serial = block.last_serial - taken,
+                   quantity = block.quantity - taken, updated_at = now()
+             WHERE id = block.id;
+            INSERT INTO trading_creditblock (batch_id, account_id, first_serial,
+                last_serial, quantity, state, trade_request_id, listing_id,
+                updated_at)
+            VALUES (l.batch_id, l.account_id, block.last_serial - taken + 1,
+                block.last_serial, taken, 'active', NULL, NULL, now());
+        END IF;
+        firsts := firsts || (block.last_serial - taken + 1);
+        lasts := lasts || block.last_serial;
+        remaining := remaining - taken;
+    END LOOP;
+    UPDATE trading_listing SET quantity_left = p_keep WHERE id = l.id;
+    INSERT INTO trading_ledgerentry (kind, batch_id, first_serial, last_serial,
+        quantity, from_account_id, to_account_id, price_per_tonne, currency,
+        trade_request_id, listing_id, actor_id, idempotency_key, created_at)
+    SELECT 'delist', l.batch_id, m.first, m.last, m.last - m.first + 1,
+           l.account_id, l.account_id, NULL, '', NULL, l.id, p_actor, '', now()
+      FROM unnest(firsts, lasts) AS m(first, last)
+     ORDER BY m.first;
+END
+$$ LANGUAGE plpgsql
+"""
+ORDER_FUNCTION = """
+CREATE OR REPLACE FUNCTION trading_order(p_request bigint, p_actor bigint)
+RETURNS bigint AS $$
+-- Move an order's quantity from its listing to the order's request: the
+-- listing's lowest listed serials become 'reserved' for it. Returns the
+-- tonnes the listing had left (-1: it is no longer open); nothing changed
+-- unless the order fits (at most what is left, at least the minimum lot
+-- unless it takes all that is left). The listing's lock decides races.
+DECLARE
+    r trading_traderequest%ROWTYPE;
+    l trading_listing%ROWTYPE;
+    block record;
+    remaining bigint;
+    taken bigint;
+    firsts bigint[] := '{}';
+    lasts bigint[] := '{}';
+BEGIN
+    SELECT * INTO STRICT r FROM trading_traderequest WHERE id = p_request;
+    IF r.status <> 'awaiting_payment' OR EXISTS (
+        SELECT 1 FROM trading_creditblock WHERE trade_request_id = r.id
+    ) THEN
+        RAISE EXCEPTION 'trading_order: request % is % or already reserved',
+            r.id, r.status USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    SELECT listing.* INTO STRICT l
+      FROM trading_listing listing
+      JOIN trading_order o ON o.listing_id = listing.id
+     WHERE o.trade_request_id = r.id
+       FOR NO KEY UPDATE OF listing;
+    IF l.account_id <> r.from_account_id OR l.batch_id IS DISTINCT FROM r.batch_id THEN
+        RAISE EXCEPTION 'trading_order: request % does not match listing %',
+            r.id, l.id USING ERRCODE = 'check_violation';
+    END IF;
+    IF l.status <> 'open' THEN
+        RETURN -1;
+    END IF;
+    IF r.quantity > l.quantity_left
+       OR (r.quantity < l.minimum_lot AND r.quantity <> l.quantity_left) THEN
+        RETURN l.quantity_left;
+    END IF;
+    remaining := r.quantity;
+    FOR block IN
+        SELECT b.id, b.first_serial, b.last_serial, b.quantity
+          FROM trading_creditblock b
+         WHERE b.listing_id = l.id AND b.state = 'listed'
+         ORDER BY b.first_serial
+           FOR NO KEY UPDATE
+    LOOP
+        EXIT WHEN remaining = 0;
+        taken := least(block.quantity, remaining);
+        UPDATE trading_creditblock
+           SET last_serial = block.first_serial + taken - 1, quantity = taken,
+               state = 'reserved', listing_id = NULL, trade_request_id = r.id,
+               updated_at = now()
+         WHERE id = block.id;
+        IF taken < block.quantity THEN
+            INSERT INTO trading_creditblock (batch_id, account_id, first_serial,
+                last_serial, quantity, state, trade_request_id, listing_id,
+                updated_at)
+            VALUES (l.batch_id, l.account_id, block.first_serial + taken,
+                block.last_serial, block.quantity - taken, 'listed', NULL, l.id,
+                now());
+        END IF;
+        firsts := firsts || block.first_serial;
+        lasts := lasts || (block.first_serial + taken - 1);
+        remaining := remaining - taken;
+    END LOOP;
+    UPDATE trading_listing SET quantity_left = quantity_left - r.quantity
+     WHERE id = l.id;
+    INSERT INTO trading_ledgerentry (kind, batch_id, first_serial, last_serial,
+        quantity, from_account_id, to_account_id, price_per_tonne, currency,
+        trade_request_id, listing_id, actor_id, idempotency_key, created_at)
+    SELECT 'order', l.batch_id, m.first, m.last, m.last - m.first + 1,
+           r.from_account_id, r.from_account_id, NULL, '', r.id, l.id, p_actor,
+           r.idempotency_key, now()
+      FROM unnest(firsts, lasts) AS m(first, last)
+     ORDER BY m.first;
+    RETURN l.quantity_left;
+END
+$$ LANGUAGE plpgsql
+"""
+# trading_release, now also for an order the seller declined, and giving an
+# order's serials back to its listing while the listing is open (else to the
+# seller's active credits, as before).
+MARKET_RELEASE_FUNCTION = """
+CREATE OR REPLACE FUNCTION trading_release(p_request bigint, p_actor bigint)
+RETURNS void AS $$
+-- Give a rejected, declined or expired request's reserved serials back, one
+-- journal entry per block (the same steps as trading.services._release): to
+-- the listing an order came from while that listing is open ('return'), else
+-- to its account as active credits ('release'). A pending request keeps its
+-- reservation.
+DECLARE
+    r trading_traderequest%ROWTYPE;
+    back_to bigint;
+    returned bigint;
+BEGIN
+    SELECT * INTO STRICT r FROM trading_traderequest WHERE id = p_request;
+    IF r.status NOT IN ('rejected', 'declined', 'expired') THEN
+        RAISE EXCEPTION
+            'trading_release: request % is %, not rejected, declined or expired',
+            r.id, r.status USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    SELECT listing.id INTO back_to
+      FROM trading_listing listing
+      JOIN trading_order o ON o.listing_id = listing.id
+     WHERE o.trade_request_id = r.id AND listing.status = 'open'
+       FOR NO KEY UPDATE OF listing;
+    IF back_to IS NULL THEN
+        WITH released AS (
+            UPDATE trading_creditblock
+               SET state = 'active', trade_request_id = NULL, updated_at = now()
+             WHERE trade_request_id = r.id AND state = 'reserved'
+            RETURNING batch_id, first_serial, last_serial, quantity
+        )
+        INSERT INTO trading_ledgerentry (kind, batch_id, first_serial,
+            last_serial, quantity, from_account_id, to_account_id,
+            price_per_tonne, currency, trade_request_id, actor_id,
+            idempotency_key, created_at)
+        SELECT 'release', released.batch_id, released.first_serial,
+               released.last_serial, released.quantity, r.from_account_id,
+               r.from_account_id, NULL, '', r.id, p_actor, '', now()
+          FROM released ORDER BY released.batch_id, released.first_serial;
+        RETURN;
+    END IF;
+    WITH released AS (
+        UPDATE trading_creditblock
+           SET state = 'listed', listing_id = back_to, trade_request_id = NULL,
+               updated_at = now()
+         WHERE trade_request_id = r.id AND state = 'reserved'
+        RETURNING batch_id, first_serial, last_serial, quantity
+    ), entries AS (
+        INSERT INTO trading_ledgerentry (kind, batch_id, first_serial,
+            last_serial, quantity, from_account_id, to_account_id,
+            price_per_tonne, currency, trade_request_id, listing_id, actor_id,
+            idempotency_key, created_at)
+        SELECT 'return', released.batch_id, released.first_serial,
+               released.last_serial, released.quantity, r.from_account_id,
+               r.from_account_id, NULL, '', r.id, back_to, p_actor, '', now()
+          FROM released ORDER BY released.batch_id, released.first_serial
+        RETURNING quantity
+    )
+    SELECT coalesce(sum(quantity), 0) INTO returned FROM entries;
+    UPDATE trading_listing SET quantity_left = quantity_left + returned
+     WHERE id = back_to;
+END
+$$ LANGUAGE plpgsql
+"""
+# trading_settle, delivering an order with retirement on delivery: the
+# serials reach the buyer (transfer entries, at the price) and are reserved
+# there for the order's retirement request, which is settled in the same
+# statement (retire entries), so the buyer never holds them as spendable.
+MARKET_SETTLE_FUNCTION = (
+    GUARDED_SETTLE_FUNCTION.replace(
+        """DECLARE
+    r trading_traderequest%ROWTYPE;
+BEGIN""",
+        """DECLARE
+    r trading_traderequest%ROWTYPE;
+    onward bigint;
+    onward_settled boolean;
+BEGIN""",
+        1,
+    )
+    .replace(
+        """        RETURN;
+    END IF;
+    WITH moved AS (
+        UPDATE trading_creditblock
+           SET account_id = r.to_account_id, trade_request_id = NULL,
+               updated_at = now(),
+               state = CASE r.kind WHEN 'transfer' THEN 'active'
+                                   WHEN 'retirement' THEN 'retired'
+                                   ELSE 'cancelled' END""",
+        """        RETURN;
+    END IF;
+    SELECT o.retirement_request_id INTO onward
+      FROM trading_order o WHERE o.trade_request_id = r.id;
+    WITH moved AS (
+        UPDATE trading_creditblock
+           SET account_id = r.to_account_id, trade_request_id = onward,
+               updated_at = now(),
+               state = CASE WHEN onward IS NOT NULL THEN 'reserved'
+                            WHEN r.kind = 'transfer' THEN 'active'
+                            WHEN r.kind = 'retirement' THEN 'retired'
+                            ELSE 'cancelled' END""",
+        1,
+    )
+    .replace(
+        """      FROM moved ORDER BY moved.batch_id, moved.first_serial;
+    settled := true;""",
+        """      FROM moved ORDER BY moved.batch_id, moved.first_serial;
+    IF onward IS NOT NULL THEN
+        -- In the journal too: delivered, reserved for the retirement, retired.
+        INSERT INTO trading_ledgerentry (kind, batch_id, first_serial,
+            last_serial, quantity, from_account_id, to_account_id,
+            price_per_tonne, currency, trade_request_id, actor_id,
+            idempotency_key, created_at)
+        SELECT 'reserve', b.batch_id, b.first_serial, b.last_serial, b.quantity,
+               r.to_account_id, r.to_account_id, NULL, '', onward, p_actor, '',
+               now()
+          FROM trading_creditblock b
+         WHERE b.trade_request_id = onward AND b.state = 'reserved'
+         ORDER BY b.batch_id, b.first_serial;
+        SELECT s.settled INTO onward_settled FROM trading_settle(onward, p_actor) s;
+        IF NOT onward_settled THEN
+            RAISE EXCEPTION 'trading_settle: retirement % of order request % '
+                'could not be settled', onward, r.id
+                USING ERRCODE = 'object_not_in_prerequisite_state';
+        END IF;
+    END IF;
+    settled := true;""",
+        1,
+    )
+)
+assert all(
+    step in MARKET_SETTLE_FUNCTION
+    for step in (
+        "onward bigint;",
+        "trade_request_id = onward,",
+        "trading_settle(onward",
+    )
+), "the settle function changed"
+
+MARKET_FUNCTIONS = (
+    "trading_list(bigint, bigint)",
+    "trading_delist(bigint, bigint, bigint)",
+    "trading_order(bigint, bigint)",
+)
+LEDGER_FUNCTIONS = LEDGER_FUNCTIONS + MARKET_FUNCTIONS
+POSTGRES_MARKET_FORWARD = [
+    definer(MARKET_LINK_FUNCTION),
+    definer(LIST_FUNCTION),
+    definer(DELIST_FUNCTION),
+    definer(ORDER_FUNCTION),
+    definer(MARKET_RELEASE_FUNCTION),
+    definer(MARKET_SETTLE_FUNCTION),
+    *(f"REVOKE EXECUTE ON FUNCTION {f} FROM PUBLIC" for f in MARKET_FUNCTIONS),
+]
+POSTGRES_MARKET_BACKWARD = [
+    *(f"DROP FUNCTION {f}" for f in reversed(MARKET_FUNCTIONS)),
+    definer(LINK_FUNCTION),
+    definer(RELEASE_FUNCTION),
+    definer(GUARDED_SETTLE_FUNCTION),
+]

@@ -22,6 +22,7 @@ import secrets
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from common import quantities
 from registry.models import Account, Project, User
@@ -123,10 +124,17 @@ class TradeRequest(models.Model):
         CANCELLATION = "cancellation", _("Cancellation")
 
     class Status(models.TextChoices):
+        # A market order waits for its seller to confirm the payment before it
+        # enters the review queue (trading.market).
+        AWAITING_PAYMENT = "awaiting_payment", _("Awaiting payment")
         PENDING = "pending", _("Pending review")
         SETTLED = "settled", _("Settled")
         REJECTED = "rejected", _("Rejected")
+        DECLINED = "declined", _("Declined by the seller")
         EXPIRED = "expired", _("Expired")
+
+    # Statuses in which a request holds its reserved serials.
+    OPEN_STATUSES = (Status.AWAITING_PAYMENT, Status.PENDING)
 
     class Purpose(models.TextChoices):
         VOLUNTARY = "voluntary", _("Voluntary carbon neutrality")
@@ -223,6 +231,7 @@ class CreditBlock(models.Model):
 
     class State(models.TextChoices):
         ACTIVE = "active", _("Active")
+        LISTED = "listed", _("Listed for sale")
         RESERVED = "reserved", _("Reserved")
         RETIRED = "retired", _("Retired")
         CANCELLED = "cancelled", _("Cancelled")
@@ -241,6 +250,13 @@ class CreditBlock(models.Model):
     state = models.CharField(_("state"), max_length=12, choices=State.choices)
     trade_request = models.ForeignKey(
         TradeRequest,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="blocks",
+    )
+    listing = models.ForeignKey(
+        "Listing",
         on_delete=models.PROTECT,
         null=True,
         blank=True,
@@ -269,6 +285,11 @@ class CreditBlock(models.Model):
                 | (~Q(state="reserved") & Q(trade_request__isnull=True)),
                 name="block_reserved_for_a_request",
             ),
+            models.CheckConstraint(
+                condition=Q(state="listed", listing__isnull=False)
+                | (~Q(state="listed") & Q(listing__isnull=True)),
+                name="block_listed_on_a_listing",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -290,6 +311,12 @@ class LedgerEntry(models.Model):
         TRANSFER = "transfer", _("Transfer")
         RETIRE = "retire", _("Retire")
         CANCEL = "cancel", _("Cancel")
+        # The market (trading.market): credits offered, taken back, ordered
+        # from a listing, and an unsettled order's credits returned to it.
+        LIST = "list", _("List for sale")
+        DELIST = "delist", _("Take off the market")
+        ORDER = "order", pgettext_lazy("journal entry kind", "Order")
+        RETURN = "return", _("Return to listing")
 
     sequence = models.PositiveBigIntegerField(_("sequence"), unique=True, db_default=0)
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
@@ -319,6 +346,13 @@ class LedgerEntry(models.Model):
     currency = models.CharField(_("currency"), max_length=3, blank=True)
     trade_request = models.ForeignKey(
         TradeRequest,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_entries",
+    )
+    listing = models.ForeignKey(
+        "Listing",
         on_delete=models.PROTECT,
         null=True,
         blank=True,
@@ -364,8 +398,10 @@ class LedgerEntry(models.Model):
 
     def payload(self) -> dict:
         """The fields ``content_hash`` covers (the sequence is in the link), as
-        PostgreSQL's chaining trigger renders them (trading/db_guards.py)."""
-        return {
+        PostgreSQL's chaining trigger renders them (trading/db_guards.py).
+        ``listing`` is there only for the market's entries, so the hashes of
+        entries made before the market existed stay as they were."""
+        payload = {
             "kind": self.kind,
             "batch": self.batch_id,
             "first_serial": self.first_serial,
@@ -385,6 +421,9 @@ class LedgerEntry(models.Model):
             "idempotency_key": self.idempotency_key,
             "created_at": chain.microseconds(self.created_at),
         }
+        if self.listing_id is not None:
+            payload["listing"] = self.listing_id
+        return payload
 
 
 class LedgerHead(models.Model):
@@ -529,3 +568,197 @@ class JournalAnchor(models.Model):
             "public_key": self.public_key,
             "signature": self.signature,
         }
+
+
+class Listing(models.Model):
+    """Credits a holder offers on the public market: part of one batch, at a
+    price per tonne, in lots of at least ``minimum_lot``.
+
+    Listing moves the serials from the holder's active credits to the state
+    ``listed`` (blocks pointing here), so they cannot be sold twice or moved
+    elsewhere; ``quantity_left`` is always what those blocks hold (checked by
+    ``verify_ledger``). Orders take serials from it; the holder may lower or
+    withdraw it, and it expires after ``ends_on``: what is unsold goes back.
+    Written only by ``trading.market``."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", pgettext_lazy("listing status", "Open")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+        EXPIRED = "expired", _("Expired")
+
+    account = models.ForeignKey(
+        Account,
+        on_delete=models.PROTECT,
+        related_name="listings",
+        verbose_name=_("seller's account"),
+    )
+    batch = models.ForeignKey(
+        CreditBatch,
+        on_delete=models.PROTECT,
+        related_name="listings",
+        verbose_name=_("batch"),
+    )
+    quantity_listed = models.PositiveBigIntegerField(_("quantity listed (t CO2e)"))
+    quantity_left = models.PositiveBigIntegerField(_("quantity left (t CO2e)"))
+    price_per_tonne = models.DecimalField(
+        _("price per t CO2e"), max_digits=quantities.MAX_PRICE_DIGITS, decimal_places=2
+    )
+    currency = models.CharField(_("currency"), max_length=3, default="CNY")
+    minimum_lot = models.PositiveBigIntegerField(_("minimum lot (t CO2e)"))
+    ends_on = models.DateField(
+        _("open until"),
+        null=True,
+        blank=True,
+        help_text=_("The last day the listing is open (China Standard Time)."),
+    )
+    note = models.TextField(_("note"), blank=True)
+    status = models.CharField(
+        _("status"), max_length=12, choices=Status.choices, default=Status.OPEN
+    )
+    created_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="listings"
+    )
+    created_at = models.DateTimeField(_("listed at"), auto_now_add=True)
+    closed_by = models.ForeignKey(
+        User,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="listings_closed",
+    )
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=100)
+    request_hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("listing")
+        verbose_name_plural = _("listings")
+        indexes = [
+            models.Index(fields=["status", "price_per_tonne"]),
+            models.Index(fields=["status", "ends_on"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity_listed__gt=0), name="listing_quantity_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity_left__lte=F("quantity_listed")),
+                name="listing_left_at_most_listed",
+            ),
+            models.CheckConstraint(
+                condition=Q(minimum_lot__gte=1)
+                & Q(minimum_lot__lte=F("quantity_listed")),
+                name="listing_minimum_lot_in_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(price_per_tonne__gt=0), name="listing_price_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="open") | Q(quantity_left=0),
+                name="listing_closed_holds_nothing",
+            ),
+            models.UniqueConstraint(
+                fields=["created_by", "idempotency_key"], name="listing_idempotency"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"L{self.pk} {self.quantity_left}/{self.quantity_listed} t"
+
+    @property
+    def number(self) -> str:
+        """What people cite: L-000042."""
+        return f"L-{self.pk:06d}"
+
+
+class Order(models.Model):
+    """A buyer's order from a listing. Its credits are reserved by
+    ``trade_request``, a transfer from the seller to the buyer whose status is
+    the order's: awaiting the seller's confirmation that the money arrived,
+    then pending the registry admins' review, then settled (or declined,
+    rejected, expired: the credits return to the listing). The registry never
+    holds money; it records that the money moved (``payment_*``). With
+    ``retire_on_delivery`` the settlement retires the credits at once for the
+    beneficiary, through ``retirement_request``, which carries the certificate.
+    Written only by ``trading.market``."""
+
+    listing = models.ForeignKey(
+        Listing, on_delete=models.PROTECT, related_name="orders"
+    )
+    trade_request = models.OneToOneField(
+        TradeRequest, on_delete=models.PROTECT, related_name="order"
+    )
+    amount = models.DecimalField(
+        _("amount due"), max_digits=quantities.MAX_AMOUNT_DIGITS, decimal_places=2
+    )
+    retire_on_delivery = models.BooleanField(_("retire on delivery"), default=False)
+    beneficiary = models.CharField(_("beneficiary"), max_length=200, blank=True)
+    beneficiary_public = models.BooleanField(
+        _("name the beneficiary publicly"), default=True
+    )
+    purpose = models.CharField(
+        _("purpose"), max_length=16, choices=TradeRequest.Purpose.choices, blank=True
+    )
+    reporting_year = models.PositiveSmallIntegerField(
+        _("reporting year"), null=True, blank=True
+    )
+    retirement_request = models.OneToOneField(
+        TradeRequest,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="delivered_order",
+    )
+    payment_amount = models.DecimalField(
+        _("amount received"),
+        max_digits=quantities.MAX_AMOUNT_DIGITS,
+        decimal_places=2,
+        null=True,
+        blank=True,
+    )
+    payment_date = models.DateField(_("payment date"), null=True, blank=True)
+    payment_reference = models.CharField(
+        _("bank reference"), max_length=100, blank=True
+    )
+    payment_confirmed_by = models.ForeignKey(
+        User,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="payments_confirmed",
+    )
+    payment_confirmed_at = models.DateTimeField(
+        _("payment confirmed at"), null=True, blank=True
+    )
+    declined_by = models.ForeignKey(
+        User,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="orders_declined",
+    )
+    declined_at = models.DateTimeField(_("declined at"), null=True, blank=True)
+    decline_reason = models.TextField(_("reason for declining"), blank=True)
+
+    class Meta:
+        ordering = ["-pk"]
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount__gt=0), name="order_amount_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(retire_on_delivery=False) | ~Q(beneficiary=""),
+                name="order_retirement_names_beneficiary",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def number(self) -> str:
+        """What people cite: O-000042."""
+        return f"O-{self.pk:06d}"

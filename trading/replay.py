@@ -15,9 +15,14 @@ release   (from account, reserved)   (to account, active)
 transfer  (from account, reserved)   (to account, active)
 retire    (from account, reserved)   (to account, retired)
 cancel    (from account, reserved)   (to account, cancelled)
+list      (from account, active)     (to account, listed)
+delist    (from account, listed)     (to account, active)
+order     (from account, listed)     (to account, reserved)
+return    (from account, reserved)   (to account, listed)
 ========  =========================  ===========================
 
-(``reserve`` and ``release`` name the same account on both sides.) Replaying a
+(``reserve``, ``release`` and the market's four kinds name the same account
+on both sides: the seller's.) Replaying a
 batch's entries in sequence order therefore gives, serial by serial, where the
 journal says every credit of the batch is; ``differing_runs`` compares that with
 where the credit blocks say they are. Comparison is by serial, not by block, so
@@ -38,6 +43,10 @@ MOVES = {
     "transfer": ("reserved", "active"),
     "retire": ("reserved", "retired"),
     "cancel": ("reserved", "cancelled"),
+    "list": ("active", "listed"),
+    "delist": ("listed", "active"),
+    "order": ("listed", "reserved"),
+    "return": ("reserved", "listed"),
 }
 
 Holding = tuple[int, str]  # (account id, state)

@@ -194,14 +194,17 @@ def get_batch(*, pk: int) -> CreditBatch | None:
 def get_batch_whereabouts(*, batch: CreditBatch) -> dict[str, int]:
     """Where a batch's credits are now, in tonnes, from one grouped query:
     ``held`` (active in holders' accounts), ``buffer`` (active in the buffer
-    pool), ``reserved``, ``retired``, ``cancelled``; they add up to the batch."""
+    pool), ``listed`` (on the market), ``reserved``, ``retired``, ``cancelled``;
+    they add up to the batch."""
     rows = (
         CreditBlock.objects.filter(batch=batch)
         .values("state", "account__kind")
         .annotate(total=Sum("quantity"))
         .order_by()
     )
-    totals = dict.fromkeys(("held", "buffer", "reserved", "retired", "cancelled"), 0)
+    totals = dict.fromkeys(
+        ("held", "buffer", "listed", "reserved", "retired", "cancelled"), 0
+    )
     for row in rows:
         state = row["state"]
         if state == CreditBlock.State.ACTIVE:

@@ -37,6 +37,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -51,6 +52,7 @@ from trading.models import (
     CreditBlock,
     LedgerEntry,
     LedgerHead,
+    Listing,
     SerialAllocator,
     TradeRequest,
 )
@@ -74,6 +76,7 @@ class Movement:
     to_account_id: int
     price_per_tonne: Decimal | None = None
     currency: str = ""
+    listing_id: int | None = None
 
 
 def _trades_in_database() -> bool:
@@ -118,6 +121,7 @@ def _append(
             price_per_tonne=movement.price_per_tonne,
             currency=movement.currency,
             trade_request=trade_request,
+            listing_id=movement.listing_id,
             actor=actor,
             idempotency_key=idempotency_key,
             created_at=now,
@@ -304,18 +308,32 @@ def _request_hash(body: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def checked_idempotency_key(value: str) -> str:
+    key = (value or "").strip()
+    if not key or len(key) > 100:
+        raise ValidationError(
+            _("Every request needs an idempotency key of 1 to 100 characters."),
+            code="idempotency_key",
+        )
+    return key
+
+
+def idempotency_conflict() -> StateConflict:
+    return StateConflict(
+        _(
+            "This idempotency key was already used for a different request; "
+            "use a new key for a new request."
+        ),
+        code="idempotency_conflict",
+    )
+
+
 def _existing_for_key(actor: User, key: str, body_hash: str) -> TradeRequest | None:
     existing = TradeRequest.objects.filter(initiator=actor, idempotency_key=key).first()
     if existing is None:
         return None
     if existing.request_hash != body_hash:
-        raise StateConflict(
-            _(
-                "This idempotency key was already used for a different request; "
-                "use a new key for a new request."
-            ),
-            code="idempotency_conflict",
-        )
+        raise idempotency_conflict()
     return existing
 
 
@@ -424,12 +442,7 @@ def _reserve(request: TradeRequest, actor: User) -> None:
 
 
 def _create_request(*, actor: User, idempotency_key: str, **fields) -> TradeRequest:
-    key = (idempotency_key or "").strip()
-    if not key or len(key) > 100:
-        raise ValidationError(
-            _("Every request needs an idempotency key of 1 to 100 characters."),
-            code="idempotency_key",
-        )
+    key = checked_idempotency_key(idempotency_key)
     body = {
         name: (value.pk if hasattr(value, "pk") else value)
         for name, value in sorted(fields.items())
@@ -616,6 +629,15 @@ def _check_reviewer(actor: User, request: TradeRequest) -> None:
             _("You made this request, so another registry admin must review it."),
             code="own_request",
         )
+    order = getattr(request, "order", None)
+    if order is not None and actor.pk == order.payment_confirmed_by_id:
+        raise NotPermitted(
+            _(
+                "You confirmed this order's payment, so another registry admin "
+                "must review it."
+            ),
+            code="own_payment_confirmation",
+        )
 
 
 def approve_request(*, actor: User, request: TradeRequest) -> TradeRequest:
@@ -635,10 +657,16 @@ def approve_request(*, actor: User, request: TradeRequest) -> TradeRequest:
 
 @transaction.atomic
 def _approve(actor: User, request: TradeRequest) -> TradeRequest:
+    order = getattr(request, "order", None)
+    retirement = None
+    if order is not None and order.retire_on_delivery:
+        # Made here, in the settling transaction, so it is never pending on
+        # its own: the settlement delivers the serials and retires them.
+        retirement = _delivery_retirement(order, request)
     if _trades_in_database():
         settled, status, reviewed_at = _call("trading_settle", request.pk, actor.pk)
     else:
-        settled, status, reviewed_at = _settle(request, actor)
+        settled, status, reviewed_at = _settle(request, actor, onward=retirement)
     # OVERDUE: it expired after the release above, which the next step on its
     # account (or the expiry task) will release.
     if status in (OVERDUE, TradeRequest.Status.EXPIRED):
@@ -649,13 +677,50 @@ def _approve(actor: User, request: TradeRequest) -> TradeRequest:
             ),
             code="expired",
         )
+    if status == TradeRequest.Status.AWAITING_PAYMENT:
+        raise StateConflict(
+            _(
+                "This order is still waiting for its seller to confirm the "
+                "payment; it can be reviewed once they have."
+            ),
+            code="awaiting_payment",
+        )
     if not settled:
         raise _not_pending(TradeRequest(pk=request.pk, status=status))
     request.status = TradeRequest.Status.SETTLED
     request.reviewed_by, request.reviewed_at = actor, reviewed_at
     if request.kind == TradeRequest.Kind.RETIREMENT:
         certificates.issue_certificate(request=request)
+    if retirement is not None:
+        retirement.status = TradeRequest.Status.SETTLED
+        retirement.reviewed_by, retirement.reviewed_at = actor, reviewed_at
+        certificates.issue_certificate(request=retirement)
     return request
+
+
+def _delivery_retirement(order, request: TradeRequest) -> TradeRequest:
+    """The retirement of an order retired on delivery: from the buyer's
+    account, in the buyer's name, for the order's beneficiary; the order's
+    settlement reserves the delivered serials for it and settles it."""
+    retirement = TradeRequest.objects.create(
+        kind=TradeRequest.Kind.RETIREMENT,
+        from_account_id=request.to_account_id,
+        to_account=registry_account(Account.Kind.RETIREMENT),
+        quantity=request.quantity,
+        batch_id=request.batch_id,
+        beneficiary=order.beneficiary,
+        beneficiary_public=order.beneficiary_public,
+        purpose=order.purpose,
+        reporting_year=order.reporting_year,
+        note=_("Retired on delivery of order %(order)s.") % {"order": order.number},
+        initiator_id=request.initiator_id,
+        idempotency_key=f"order-{order.pk}-retirement",
+        request_hash=request.request_hash,
+        expires_at=timezone.now() + timedelta(hours=settings.TRADE_REQUEST_TTL_HOURS),
+    )
+    type(order).objects.filter(pk=order.pk).update(retirement_request=retirement)
+    order.retirement_request = retirement
+    return retirement
 
 
 # What settling a pending request past its expiry returns (it stays pending
@@ -672,11 +737,14 @@ SETTLEMENT = {
 }
 
 
-def _settle(request: TradeRequest, actor: User) -> tuple[bool, str, object]:
+def _settle(
+    request: TradeRequest, actor: User, onward: TradeRequest | None = None
+) -> tuple[bool, str, object]:
     """``trading_settle`` in Python (SQLite): whether this call settled the
     request, its status (or OVERDUE) and the review time. A request's parties,
     kind and price never change after it is made, so they are read from the
-    object passed in."""
+    object passed in. ``onward``: the retirement of an order retired on
+    delivery, which receives the serials and is settled right after."""
     now = timezone.now()
     settled = TradeRequest.objects.filter(
         pk=request.pk, status=TradeRequest.Status.PENDING, expires_at__gt=now
@@ -691,6 +759,8 @@ def _settle(request: TradeRequest, actor: User) -> tuple[bool, str, object]:
             None,
         )
     kind, state = SETTLEMENT[request.kind]
+    if onward is not None:
+        state = CreditBlock.State.RESERVED
     blocks = list(
         CreditBlock.objects.select_for_update()
         .filter(trade_request=request, state=CreditBlock.State.RESERVED)
@@ -700,7 +770,7 @@ def _settle(request: TradeRequest, actor: User) -> tuple[bool, str, object]:
     CreditBlock.objects.filter(pk__in=[block.pk for block in blocks]).update(
         account_id=request.to_account_id,
         state=state,
-        trade_request=None,
+        trade_request=onward,
         updated_at=now,
     )
     currency = request.currency if request.price_per_tonne is not None else ""
@@ -716,31 +786,77 @@ def _settle(request: TradeRequest, actor: User) -> tuple[bool, str, object]:
         for block in blocks
     ]
     _append(movements, actor=actor, trade_request=request, now=now)
+    if onward is not None:
+        # In the journal too: delivered, reserved for the retirement, retired.
+        _append(
+            [
+                Movement(
+                    LedgerEntry.Kind.RESERVE,
+                    block,
+                    request.to_account_id,
+                    request.to_account_id,
+                )
+                for block in blocks
+            ],
+            actor=actor,
+            trade_request=onward,
+            now=now,
+        )
+        onward_settled, _status, _time = _settle(onward, actor)
+        if not onward_settled:
+            raise StateConflict(
+                _("The retirement on delivery could not be settled."),
+                code="retirement_not_settled",
+            )
     return True, TradeRequest.Status.SETTLED, now
 
 
 def _release(request: TradeRequest, actor: User | None) -> None:
-    """Give a rejected or expired request's reserved serials back, as active
-    credits of its account (``trading_release`` on PostgreSQL)."""
+    """Give a rejected, declined or expired request's reserved serials back:
+    an order's to its listing while that is open (``return``), else as
+    active credits of its account (``release``; ``trading_release`` on
+    PostgreSQL)."""
     if _trades_in_database():
         _call("trading_release", request.pk, actor.pk if actor else None)
         return
     now = timezone.now()
+    listing = (
+        Listing.objects.select_for_update(no_key=True)
+        .filter(orders__trade_request=request, status=Listing.Status.OPEN)
+        .first()
+    )
     blocks = list(
         CreditBlock.objects.select_for_update()
         .filter(trade_request=request, state=CreditBlock.State.RESERVED)
         .order_by("batch_id", "first_serial")
     )
+    if listing is None:
+        kind, state, listing_id = (
+            LedgerEntry.Kind.RELEASE,
+            CreditBlock.State.ACTIVE,
+            None,
+        )
+    else:
+        kind, state, listing_id = (
+            LedgerEntry.Kind.RETURN,
+            CreditBlock.State.LISTED,
+            listing.pk,
+        )
     CreditBlock.objects.filter(pk__in=[block.pk for block in blocks]).update(
-        state=CreditBlock.State.ACTIVE, trade_request=None, updated_at=now
+        state=state, trade_request=None, listing_id=listing_id, updated_at=now
     )
+    if listing is not None:
+        Listing.objects.filter(pk=listing.pk).update(
+            quantity_left=F("quantity_left") + sum(block.quantity for block in blocks)
+        )
     _append(
         [
             Movement(
-                LedgerEntry.Kind.RELEASE,
+                kind,
                 block,
                 request.from_account_id,
                 request.from_account_id,
+                listing_id=listing_id,
             )
             for block in blocks
         ],
@@ -791,7 +907,7 @@ def release_expired(*, account_id: int | None = None, now=None) -> list[TradeReq
     indexed read and takes no lock."""
     now = now or timezone.now()
     overdue = TradeRequest.objects.filter(
-        status=TradeRequest.Status.PENDING, expires_at__lte=now
+        status__in=TradeRequest.OPEN_STATUSES, expires_at__lte=now
     )
     if account_id is not None:
         overdue = overdue.filter(from_account_id=account_id)
@@ -802,7 +918,7 @@ def release_expired(*, account_id: int | None = None, now=None) -> list[TradeReq
             # Re-checked under the lock: a reviewer or another release may
             # have got there first.
             expired = TradeRequest.objects.filter(
-                pk=request.pk, status=TradeRequest.Status.PENDING
+                pk=request.pk, status__in=TradeRequest.OPEN_STATUSES
             ).update(status=TradeRequest.Status.EXPIRED)
             if not expired:
                 continue

@@ -11,9 +11,13 @@ beat task.
    state ("holding"), and the serial runs that differ ("serials"). Entries
    that move serials from where the journal before them did not put them are
    reported too ("journal").
-4. Reserved blocks belong to pending requests; settled requests hold none;
-   and no request past its expiry (by more than ``EXPIRY_GRACE``) still holds
-   reserved credits ("expired_reservation").
+4. Reserved blocks belong to open requests (pending, or an order awaiting
+   payment); settled requests hold none; and no request past its expiry (by
+   more than ``EXPIRY_GRACE``) still holds reserved credits
+   ("expired_reservation").
+   The market: every listing's listed blocks hold exactly its quantity left,
+   of its own batch and seller ("listing"); every open order's request holds
+   exactly the quantity ordered ("order").
 5. The journal's hash chain: every entry's hash recomputes, links to the one
    before, and the sequence has no holes.
 6. Every head the registry published (``JournalAnchor``) is signed by one of
@@ -43,7 +47,8 @@ from operator import itemgetter
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, Sum
+from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -58,6 +63,8 @@ from trading.models import (
     LedgerCheck,
     LedgerEntry,
     LedgerHead,
+    Listing,
+    Order,
     TradeRequest,
 )
 from trading.replay import BatchReplay, differing_runs
@@ -338,7 +345,7 @@ def _name_differences(report: LedgerReport, found: _Differences) -> None:
 def _check_reservations(report: LedgerReport) -> None:
     stray = (
         CreditBlock.objects.filter(state=CreditBlock.State.RESERVED)
-        .exclude(trade_request__status=TradeRequest.Status.PENDING)
+        .exclude(trade_request__status__in=TradeRequest.OPEN_STATUSES)
         .values("trade_request")
         .annotate(blocks=Count("id"))
     )
@@ -358,7 +365,7 @@ def _check_expired_reservations(report: LedgerReport) -> None:
     overdue = (
         CreditBlock.objects.filter(
             state=CreditBlock.State.RESERVED,
-            trade_request__status=TradeRequest.Status.PENDING,
+            trade_request__status__in=TradeRequest.OPEN_STATUSES,
             trade_request__expires_at__lte=timezone.now() - EXPIRY_GRACE,
         )
         .values("trade_request", "trade_request__kind", "trade_request__expires_at")
@@ -373,6 +380,70 @@ def _check_expired_reservations(report: LedgerReport) -> None:
                 "kind": row["trade_request__kind"],
                 "quantity": row["tonnes"],  # tonnes still reserved
                 "expired_since": row["trade_request__expires_at"].isoformat(),
+            }
+        )
+
+
+def _check_listings(report: LedgerReport) -> None:
+    """Listed = left, per listing: what its blocks hold in the state
+    ``listed`` is exactly its quantity left (0 once closed), all of its own
+    batch and in its seller's account."""
+    held = {
+        row["listing"]: row
+        for row in CreditBlock.objects.filter(state=CreditBlock.State.LISTED)
+        .values("listing")
+        .annotate(tonnes=Sum("quantity"), blocks=Count("id"))
+    }
+    foreign = dict(
+        CreditBlock.objects.filter(state=CreditBlock.State.LISTED)
+        .exclude(batch_id=F("listing__batch_id"), account_id=F("listing__account_id"))
+        .values("listing")
+        .annotate(blocks=Count("id"))
+        .values_list("listing", "blocks")
+    )
+    listings = Listing.objects.filter(
+        Q(pk__in=list(held)) | Q(quantity_left__gt=0)
+    ).values_list("pk", "quantity_left")
+    for listing_id, left in listings.iterator(chunk_size=CHUNK):
+        tonnes = held.get(listing_id, {}).get("tonnes", 0)
+        if tonnes != left or foreign.get(listing_id):
+            violation = {
+                "check": "listing",
+                "listing": listing_id,
+                "quantity_left": left,
+                "listed": tonnes,
+            }
+            if foreign.get(listing_id):
+                violation["blocks_of_another_batch_or_account"] = foreign[listing_id]
+            report.violations.append(violation)
+
+
+def _check_orders(report: LedgerReport) -> None:
+    """Reserved = ordered, per open order: its request holds exactly the
+    quantity ordered until it settles or returns (when it holds nothing,
+    which ``_check_reservations`` checks)."""
+    short = (
+        Order.objects.filter(trade_request__status__in=TradeRequest.OPEN_STATUSES)
+        .annotate(
+            reserved=Coalesce(
+                Sum(
+                    "trade_request__blocks__quantity",
+                    filter=Q(trade_request__blocks__state=CreditBlock.State.RESERVED),
+                ),
+                0,
+            )
+        )
+        .exclude(reserved=F("trade_request__quantity"))
+        .values_list("pk", "trade_request_id", "trade_request__quantity", "reserved")
+    )
+    for order_id, request_id, ordered, reserved in short:
+        report.violations.append(
+            {
+                "check": "order",
+                "order": order_id,
+                "request": request_id,
+                "ordered": ordered,
+                "reserved": reserved,
             }
         )
 
@@ -472,6 +543,8 @@ def verify_ledger(*, record: bool = True) -> LedgerReport:
         _check_batches(report)
         _check_reservations(report)
         _check_expired_reservations(report)
+        _check_listings(report)
+        _check_orders(report)
         _check_chain(report)
     # Recorded after the snapshot's read-only transaction has ended.
     if record:

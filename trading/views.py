@@ -360,7 +360,8 @@ def batch_detail(request, pk):
                 for key, label in (
                     ("held", _("Held by holders")),
                     ("buffer", _("In the buffer pool")),
-                    ("reserved", _("Reserved by pending requests")),
+                    ("listed", _("Listed on the market")),
+                    ("reserved", _("Reserved by pending requests and orders")),
                     ("retired", _("Retired")),
                     ("cancelled", _("Cancelled")),
                 )

@@ -195,6 +195,10 @@ REGISTRY_OVERLAP_TOLERANCE_HA = "0.1"  # boundaries may share up to this much ar
 REGISTRY_BOUNDARY_MAX_BYTES = 20 * 1024 * 1024
 # A pending trade request releases its serials after this long unreviewed.
 TRADE_REQUEST_TTL_HOURS = env.int("TRADE_REQUEST_TTL_HOURS", default=72)
+# A market order waits this long for its seller to confirm the payment before
+# its credits go back to the listing (a bank transfer between companies can
+# take a few working days); once confirmed, the review has TRADE_REQUEST_TTL_HOURS.
+MARKET_PAYMENT_HOURS = env.int("MARKET_PAYMENT_HOURS", default=168)
 # The registry's Ed25519 key, which signs the journal heads it publishes
 # (trading/anchors.py): PEM (PKCS#8) or base64 of the raw 32-byte key.
 # DEVELOPMENT KEY BELOW: it is public (it is in the source), so anything it signs

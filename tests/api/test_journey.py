@@ -16,6 +16,7 @@ def test_register_estimate_verify_issue_transfer_retire(journey, api, buyer, sta
     assert whereabouts == {
         "held": held - 4 - 1,
         "buffer": batch["buffer_quantity"],
+        "listed": 0,
         "reserved": 1,
         "retired": 4,
         "cancelled": 0,
@@ -25,6 +26,7 @@ def test_register_estimate_verify_issue_transfer_retire(journey, api, buyer, sta
     account = ok(buyer_api.get(f"{API}/accounts/{journey.buyer_account}/"))
     assert account["balance"] == {
         "active": 6,
+        "listed": 0,
         "reserved": 0,
         "retired": 0,
         "cancelled": 0,

@@ -35,6 +35,7 @@ def test_whereabouts_add_up_to_the_batch_in_one_query(
     assert whereabouts == {
         "held": 550,
         "buffer": 100,
+        "listed": 0,
         "reserved": 50,
         "retired": 300,
         "cancelled": 0,

@@ -104,6 +104,7 @@ def test_a_transfer_reserves_then_settles_on_approval(
     request = _transfer(seller, seller_account, buyer_account, quantity=250)
     assert get_account_balance(account=seller_account) == {
         "active": 650,
+        "listed": 0,
         "reserved": 250,
         "retired": 0,
         "cancelled": 0,

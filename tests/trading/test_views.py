@@ -175,6 +175,7 @@ def test_an_admin_cancels_buffer_credits_and_another_admin_settles_it(
     assert get_account_balance(account=cancelled)["cancelled"] == 40
     assert get_account_balance(account=buffer_pool) == {
         "active": 60,
+        "listed": 0,
         "reserved": 0,
         "retired": 0,
         "cancelled": 0,
