@@ -20,6 +20,11 @@ app.conf.beat_schedule = {
         "task": "trading.tasks.expire_stale_requests_task",
         "schedule": 300.0,
     },
+    # Market listings past their end date give their unsold credits back.
+    "expire-ended-listings": {
+        "task": "trading.tasks.expire_ended_listings_task",
+        "schedule": crontab(minute="*/15"),
+    },
     # Every invariant of the ledger, re-checked each night (Beijing time).
     "verify-ledger-nightly": {
         "task": "trading.tasks.verify_ledger_task",

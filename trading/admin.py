@@ -8,6 +8,8 @@ from trading.models import (
     CreditBlock,
     LedgerCheck,
     LedgerEntry,
+    Listing,
+    Order,
     TradeRequest,
 )
 
@@ -86,3 +88,37 @@ class TradeRequestAdmin(ReadOnlyAdmin):
 class LedgerCheckAdmin(ReadOnlyAdmin):
     list_display = ["ran_at", "ok", "summary"]
     list_filter = ["ok"]
+
+
+@admin.register(Listing)
+class ListingAdmin(ReadOnlyAdmin):
+    """Listings change only through trading.market (their serials move)."""
+
+    list_display = [
+        "number",
+        "batch",
+        "account",
+        "price_per_tonne",
+        "quantity_listed",
+        "quantity_left",
+        "minimum_lot",
+        "ends_on",
+        "status",
+    ]
+    list_filter = ["status"]
+    list_select_related = ["batch__project", "account"]
+
+
+@admin.register(Order)
+class OrderAdmin(ReadOnlyAdmin):
+    list_display = [
+        "number",
+        "listing",
+        "trade_request",
+        "amount",
+        "retire_on_delivery",
+        "payment_reference",
+        "payment_confirmed_at",
+    ]
+    list_select_related = ["listing", "trade_request"]
+    search_fields = ["payment_reference"]

@@ -38,6 +38,8 @@ class TradingConfig(AppConfig):
             "trading.view_ledgerentry",
             "trading.view_traderequest",
             "trading.view_ledgercheck",
+            "trading.view_listing",
+            "trading.view_order",
         )
     }
 

@@ -1,6 +1,7 @@
 """Reads for the trading ledger that more than one caller needs."""
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Case, Q, QuerySet, Sum, When
+from django.utils import timezone
 
 from registry.models import Account, Project
 from registry.roles import Role
@@ -11,6 +12,8 @@ from trading.models import (
     CreditBlock,
     LedgerCheck,
     LedgerEntry,
+    Listing,
+    Order,
     TradeRequest,
 )
 
@@ -253,3 +256,125 @@ def list_account_certificates(*, accounts) -> QuerySet[Certificate]:
         .select_related("account")
         .order_by("-retired_at", "-pk")
     )
+
+
+# The market ----------------------------------------------------------------------
+
+# The public market's sort orders: key -> ordering (a unique last key keeps
+# pages stable).
+LISTING_ORDERINGS = {
+    "price": ("price_per_tonne", "pk"),
+    "-price": ("-price_per_tonne", "pk"),
+    "quantity": ("quantity_left", "pk"),
+    "-quantity": ("-quantity_left", "pk"),
+    "vintage": ("batch__vintage", "price_per_tonne", "pk"),
+    "-vintage": ("-batch__vintage", "price_per_tonne", "pk"),
+    "newest": ("-created_at", "-pk"),
+}
+
+
+def list_open_listings(*, today=None) -> QuerySet[Listing]:
+    """What the market offers now: open listings with tonnes left, not past
+    their end date (the expiry task closes those a little later), with what
+    a market row shows joined in."""
+    today = today or timezone.localdate()
+    return (
+        Listing.objects.filter(status=Listing.Status.OPEN, quantity_left__gt=0)
+        .filter(Q(ends_on__isnull=True) | Q(ends_on__gte=today))
+        .select_related("batch__project__county", "account__organization")
+        .defer(
+            "batch__project__boundary",
+            "batch__project__county__boundary",
+        )
+    )
+
+
+def filter_listings(
+    listings: QuerySet[Listing],
+    *,
+    county=None,
+    ecosystem: str = "",
+    vintage: int | None = None,
+    price_min=None,
+    price_max=None,
+    sort: str = "price",
+) -> QuerySet[Listing]:
+    """The market's filters (each optional) and sort order."""
+    if county is not None:
+        listings = listings.filter(batch__project__county=county)
+    if ecosystem:
+        listings = listings.filter(batch__project__ecosystem_focus=ecosystem)
+    if vintage:
+        listings = listings.filter(batch__vintage=vintage)
+    if price_min is not None:
+        listings = listings.filter(price_per_tonne__gte=price_min)
+    if price_max is not None:
+        listings = listings.filter(price_per_tonne__lte=price_max)
+    return listings.order_by(*LISTING_ORDERINGS.get(sort, LISTING_ORDERINGS["price"]))
+
+
+def get_listing(*, pk: int) -> Listing | None:
+    """Any listing (open or closed) with its batch, project and seller."""
+    return (
+        Listing.objects.select_related(
+            "batch__project__county", "account__organization", "created_by"
+        )
+        .defer("batch__project__boundary", "batch__project__county__boundary")
+        .filter(pk=pk)
+        .first()
+    )
+
+
+def list_project_listings(*, project: Project) -> QuerySet[Listing]:
+    """A project's open listings, cheapest first (its public page)."""
+    return (
+        list_open_listings()
+        .filter(batch__project=project)
+        .order_by("price_per_tonne", "pk")
+    )
+
+
+def list_seller_listings(*, accounts) -> QuerySet[Listing]:
+    """Every listing (open first, then newest) of these accounts."""
+    return (
+        Listing.objects.filter(account__in=accounts)
+        .select_related("batch__project", "account")
+        .defer("batch__project__boundary")
+        .order_by(
+            Case(When(status=Listing.Status.OPEN, then=0), default=1),
+            "-created_at",
+            "-pk",
+        )
+    )
+
+
+def _orders() -> QuerySet[Order]:
+    return Order.objects.select_related(
+        "listing__batch__project",
+        "listing__account__organization",
+        "trade_request__to_account__organization",
+        "trade_request__initiator",
+        "payment_confirmed_by",
+        "retirement_request__certificate",
+    ).defer("listing__batch__project__boundary")
+
+
+def list_visible_orders(*, user) -> QuerySet[Order]:
+    """Orders the user may see: all for registry admins; otherwise those
+    their organizations placed (as buyer) or received (as seller)."""
+    orders = _orders().order_by("-pk")
+    if has_role(user, Role.REGISTRY_ADMIN):
+        return orders
+    accounts = list_user_accounts(user=user).values("pk")
+    return orders.filter(
+        Q(trade_request__to_account__in=accounts) | Q(listing__account__in=accounts)
+    )
+
+
+def list_listing_orders(*, listing: Listing) -> QuerySet[Order]:
+    return _orders().filter(listing=listing).order_by("-pk")
+
+
+def get_order_for_request(*, request: TradeRequest) -> Order | None:
+    """The order a trade request carries, if it is one (the review page)."""
+    return _orders().filter(trade_request=request).first()

@@ -5,6 +5,7 @@ from celery import shared_task
 from registry.models import Alert
 from registry.services import raise_alert
 from trading.anchors import publish_head
+from trading.market import expire_listings
 from trading.services import expire_stale_requests
 from trading.verification import verify_ledger
 
@@ -19,6 +20,13 @@ LEDGER_ALERT_KEY = "ledger"
 def expire_stale_requests_task() -> int:
     """Release pending trade requests past their expiry."""
     return expire_stale_requests()
+
+
+@shared_task
+def expire_ended_listings_task() -> int:
+    """Close market listings past their end date; their unsold credits go
+    back to the sellers."""
+    return expire_listings()
 
 
 @shared_task
