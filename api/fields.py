@@ -25,3 +25,26 @@ class PriceField(serializers.DecimalField):
             raise serializers.ValidationError(
                 quantity_message(error), code=error.code
             ) from None
+
+
+class AmountField(serializers.DecimalField):
+    """A sum of money read as the web form reads it
+    (common.quantities.parse_amount): more than 0, to the fen; 4750.005 is
+    refused with ``price_places``, never rounded."""
+
+    def __init__(self, *, currency: str = "CNY", **kwargs):
+        self.currency = currency
+        kwargs.setdefault("min_value", 0)
+        super().__init__(
+            max_digits=quantities.MAX_AMOUNT_DIGITS,
+            decimal_places=quantities.CURRENCY_PLACES[currency],
+            **kwargs,
+        )
+
+    def to_internal_value(self, data):
+        try:
+            return quantities.parse_amount(data, self.currency)
+        except quantities.QuantityError as error:
+            raise serializers.ValidationError(
+                quantity_message(error), code=error.code
+            ) from None

@@ -338,8 +338,8 @@ def list_seller_listings(*, accounts) -> QuerySet[Listing]:
     """Every listing (open first, then newest) of these accounts."""
     return (
         Listing.objects.filter(account__in=accounts)
-        .select_related("batch__project", "account")
-        .defer("batch__project__boundary")
+        .select_related("batch__project__county", "account__organization")
+        .defer("batch__project__boundary", "batch__project__county__boundary")
         .order_by(
             Case(When(status=Listing.Status.OPEN, then=0), default=1),
             "-created_at",

@@ -357,6 +357,7 @@ SPECTACULAR_SETTINGS = {
         "TradeRequestKindEnum": "trading.models.TradeRequest.Kind",
         "LedgerEntryKindEnum": "trading.models.LedgerEntry.Kind",
         "BlockStateEnum": "trading.models.CreditBlock.State",
+        "ListingStatusEnum": "trading.models.Listing.Status",
     },
 }
 

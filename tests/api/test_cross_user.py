@@ -5,6 +5,7 @@ import json
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
 from api.models import IdempotencyRecord
@@ -14,7 +15,14 @@ from registry.roles import Role
 from tests.api.journey import API, ok
 from tests.estimation.conftest import PARCEL
 from tests.registry.factories import OrganizationFactory
-from trading.models import Certificate, CreditBatch, LedgerEntry, TradeRequest
+from trading.models import (
+    Certificate,
+    CreditBatch,
+    LedgerEntry,
+    Listing,
+    Order,
+    TradeRequest,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -42,17 +50,27 @@ WRITES = [
     ("post", "/trade-requests/", "transfer"),
     ("post", "/trade-requests/{pending}/approve/", {}),
     ("post", "/trade-requests/{pending}/reject/", {"reason": "x"}),
+    ("post", "/trade-requests/{order_request}/approve/", {}),
+    ("post", "/listings/", "listing"),
+    ("post", "/listings/{listing}/lower/", {"quantity_left": 1}),
+    ("post", "/listings/{listing}/withdraw/", {}),
+    ("post", "/orders/", "order"),
+    ("post", "/orders/{order}/confirm-payment/", "payment"),
+    ("post", "/orders/{order}/decline/", {"reason": "x"}),
 ]
 PRIVATE_DETAILS = [
     "/organizations/{owner_org}/",
     "/accounts/{seller_account}/",
     "/accounts/{seller_account}/holdings/",
+    "/accounts/{seller_account}/listings/",
     "/projects/{draft}/",
     "/landcover-datasets/{dataset}/",
     "/estimation-runs/{run}/",
     "/verifications/{verification}/",
     "/trade-requests/{transfer}/",
     "/trade-requests/{pending}/",
+    "/trade-requests/{order_request}/",
+    "/orders/{order}/",
     "/ledger-entries/{issue_entry}/",
 ]
 # List -> what in each item names it, and the journey's ids that must not show.
@@ -63,7 +81,8 @@ PRIVATE_LISTS = {
     "/landcover-datasets/": ("id", ["dataset"]),
     "/estimation-runs/": ("id", ["run"]),
     "/verifications/": ("id", ["verification"]),
-    "/trade-requests/": ("id", ["transfer", "pending", "retirement"]),
+    "/trade-requests/": ("id", ["transfer", "pending", "retirement", "order_request"]),
+    "/orders/": ("id", ["order"]),
     "/ledger-entries/": ("sequence", ["issue_entry"]),
 }
 PUBLIC = [
@@ -75,6 +94,8 @@ PUBLIC = [
     "/class-schemes/modis-igbp/",
     "/batches/",
     "/batches/{batch}/",
+    "/listings/",
+    "/listings/{listing}/",
     "/serials/{serial}/",
     "/certificates/{certificate}/",
     "/journal-heads/",
@@ -87,8 +108,9 @@ PUBLIC_CHECKS = [("post", "/journal-heads/check/")]
 
 
 @pytest.fixture
-def objects(journey, api, staff, owner_org):
-    """The journey's objects by name, plus a draft of the owner's."""
+def objects(journey, api, staff, buyer, owner_org):
+    """The journey's objects by name, plus a draft of the owner's and, on the
+    market, a listing of the owner's and the buyer's order from it."""
     draft = ok(
         api(staff).post(
             f"{API}/projects/",
@@ -106,6 +128,29 @@ def objects(journey, api, staff, owner_org):
         201,
     )
     issue_entry = LedgerEntry.objects.get(kind="issue", batch_id=journey.batch)
+    listing = ok(
+        api(staff).post(
+            f"{API}/listings/",
+            {
+                "account": journey.seller_account_number,
+                "batch": journey.batch,
+                "quantity": 2,
+                "price_per_tonne": "95",
+            },
+        ),
+        201,
+    )
+    order = ok(
+        api(buyer).post(
+            f"{API}/orders/",
+            {
+                "listing": listing["id"],
+                "buyer_account": journey.buyer_account_number,
+                "quantity": 1,
+            },
+        ),
+        201,
+    )
     return {
         "owner_org": owner_org.pk,
         "project": journey.project,
@@ -125,6 +170,10 @@ def objects(journey, api, staff, owner_org):
         "buyer_account_number": journey.buyer_account_number,
         "serial": CreditBatch.objects.get(pk=journey.batch).first_serial,
         "certificate": Certificate.objects.get(trade_request=journey.retirement).number,
+        "listing": listing["id"],
+        "order": order["id"],
+        "order_request": order["trade_request"],
+        "order_amount": order["amount"],
     }
 
 
@@ -165,6 +214,22 @@ def _bodies(objects, owner_org):
             "quantity": 1,
             "price_per_tonne": "1",
         },
+        "listing": {
+            "account": objects["seller_account_number"],
+            "batch": objects["batch"],
+            "quantity": 1,
+            "price_per_tonne": "90",
+        },
+        "order": {
+            "listing": objects["listing"],
+            "buyer_account": objects["buyer_account_number"],
+            "quantity": 1,
+        },
+        "payment": {
+            "amount": objects["order_amount"],
+            "paid_on": timezone.localdate().isoformat(),
+            "reference": "x",
+        },
     }
 
 
@@ -178,6 +243,12 @@ def _state():
         "requests": sorted(TradeRequest.objects.values_list("pk", "status")),
         "entries": LedgerEntry.objects.count(),
         "idempotency": IdempotencyRecord.objects.count(),
+        "listings": sorted(
+            Listing.objects.values_list("pk", "status", "quantity_left")
+        ),
+        "orders": sorted(
+            Order.objects.values_list("pk", "payment_confirmed_at", "declined_at")
+        ),
     }
 
 
