@@ -6,6 +6,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from registry.roles import Role
 from registry.selectors import get_user_roles
@@ -24,6 +25,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem(_("Home"), "home"),
     NavItem(_("Projects"), "registry:project-list"),
     NavItem(_("Public registry"), "public:search"),
+    NavItem(pgettext_lazy("carbon-credit market", "Market"), "public:market"),
     NavItem(
         _("Register a project"), "registry:project-create", roles=(Role.BUREAU_STAFF,)
     ),

@@ -40,6 +40,16 @@ def volume_and_average_price(
     ]
 
 
+def recent_months(year: int, month: int, count: int) -> list[tuple[int, int]]:
+    """The ``count`` calendar months up to and including ``year``-``month``,
+    oldest first, as (year, month): the market's chart of the last 12."""
+    last = year * 12 + (month - 1)
+    months = []
+    for index in range(last - count + 1, last + 1):
+        months.append((index // 12, index % 12 + 1))
+    return months
+
+
 def rank_by_total(
     rows: Iterable[tuple[str, Decimal, Decimal]],
 ) -> list[tuple[str, Decimal, Decimal, Decimal]]:

@@ -7,14 +7,18 @@ asked for it (``Certificate.beneficiary_public``).
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, Min, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import ExtractYear, TruncMonth
+from django.utils import timezone
 
+from common.quantities import money
 from estimation.models import EcosystemResult, EstimationRun, Verification
 from public import figures
 from registry.models import Account, Project
+from registry.selectors import list_counties
 from trading import serials
 from trading.models import (
     Certificate,
@@ -22,7 +26,9 @@ from trading.models import (
     CreditBlock,
     JournalAnchor,
     LedgerEntry,
+    Listing,
 )
+from trading.selectors import filter_listings, list_open_listings
 
 SEARCH_LIMIT = 20
 
@@ -316,15 +322,24 @@ def sink_by_ecosystem() -> list[dict]:
     ]
 
 
-def _settled_transfers() -> QuerySet[LedgerEntry]:
-    return LedgerEntry.objects.filter(
+def _settled_transfers(since: datetime | None = None) -> QuerySet[LedgerEntry]:
+    """Settled sales: the journal's transfer entries with a price. A market
+    order settles as transfer entries at its price; one retired on delivery
+    then adds reserve and retire entries without a price, so each sale counts
+    once (the order's own 'order' entries carry no price either)."""
+    entries = LedgerEntry.objects.filter(
         kind=LedgerEntry.Kind.TRANSFER, price_per_tonne__isnull=False
     )
+    if since is not None:
+        entries = entries.filter(created_at__gte=since)
+    return entries
 
 
-def transfers_by_month() -> list[dict]:
+def transfers_by_month(*, since: datetime | None = None) -> list[dict]:
+    """Settled sales per calendar month (registry time zone): tonnes and the
+    volume-weighted average price; from ``since`` on if given."""
     rows = (
-        _settled_transfers()
+        _settled_transfers(since)
         .annotate(month=TruncMonth("created_at"))
         .values("month", "price_per_tonne")
         .annotate(total=Sum("quantity"))
@@ -351,6 +366,27 @@ def transfers_by_vintage() -> list[dict]:
     ]
 
 
+def transfers_by_ecosystem() -> list[dict]:
+    """Settled sales per ecosystem, as the sold batch's project declares its
+    focus (``Project.ecosystem_focus``): tonnes and the volume-weighted average
+    price, in the order of ``Project.Ecosystem``."""
+    rows = (
+        _settled_transfers()
+        .values("batch__project__ecosystem_focus", "price_per_tonne")
+        .annotate(total=Sum("quantity"))
+        .values_list("batch__project__ecosystem_focus", "price_per_tonne", "total")
+        .order_by()
+    )
+    order = {value: index for index, value in enumerate(Project.Ecosystem.values)}
+    found = figures.volume_and_average_price(rows)
+    return [
+        {"ecosystem": ecosystem, "tonnes": tonnes, "average_price": price}
+        for ecosystem, tonnes, price in sorted(
+            found, key=lambda row: (order.get(row[0], len(order)), row[0])
+        )
+    ]
+
+
 def list_published_heads() -> QuerySet[JournalAnchor]:
     return JournalAnchor.objects.order_by("-sequence", "-published_at")
 
@@ -359,3 +395,132 @@ def get_published_head(*, pk: int | None = None) -> JournalAnchor | None:
     """One published head by id, or the latest one (pk None)."""
     heads = list_published_heads()
     return heads.first() if pk is None else heads.filter(pk=pk).first()
+
+
+# The market ---------------------------------------------------------------------
+
+
+def market_listings(*, project: str = "", today=None, **filters) -> QuerySet[Listing]:
+    """The open listings the public market shows, filtered and sorted
+    (``trading.selectors.filter_listings``; ``project``: a project's code)."""
+    listings = filter_listings(list_open_listings(today=today), **filters)
+    if project:
+        listings = listings.filter(batch__project__code=project)
+    return listings
+
+
+def market_counties() -> list[dict]:
+    """The counties the market filters by: id, code and both names (no
+    boundaries)."""
+    return list(list_counties().values("pk", "adcode", "name_zh", "name_en"))
+
+
+def best_offer(*, today=None) -> dict | None:
+    """The lowest price on the market now: the cheapest open listing (the
+    oldest of equals) and how many tonnes in all are offered at that price.
+    Two indexed queries; None when nothing is offered."""
+    listings = list_open_listings(today=today)
+    best = (
+        listings.order_by("price_per_tonne", "pk")
+        .values(
+            "pk",
+            "price_per_tonne",
+            "quantity_left",
+            "minimum_lot",
+            "batch__vintage",
+            "batch__project__code",
+            "batch__project__name_zh",
+            "batch__project__name_en",
+        )
+        .first()
+    )
+    if best is None:
+        return None
+    at_price = (
+        listings.filter(price_per_tonne=best["price_per_tonne"])
+        .order_by()
+        .aggregate(tonnes=Sum("quantity_left"), listings=Count("pk"))
+    )
+    return {
+        "pk": best["pk"],
+        "number": Listing(pk=best["pk"]).number,
+        "price": best["price_per_tonne"],
+        "quantity": best["quantity_left"],
+        "minimum_lot": best["minimum_lot"],
+        "vintage": best["batch__vintage"],
+        "project_code": best["batch__project__code"],
+        "project_name_zh": best["batch__project__name_zh"],
+        "project_name_en": best["batch__project__name_en"],
+        "tonnes_at_price": at_price["tonnes"],
+        "listings_at_price": at_price["listings"],
+    }
+
+
+def market_months(*, count: int = 12, now=None) -> list[dict]:
+    """Settled sales in each of the last ``count`` calendar months (this one
+    included), oldest first; a month without sales has 0 t and no price."""
+    today = timezone.localdate(now)
+    months = figures.recent_months(today.year, today.month, count)
+    first_year, first_month = months[0]
+    since = datetime(first_year, first_month, 1, tzinfo=timezone.get_current_timezone())
+    found = {
+        (row["month"].year, row["month"].month): row
+        for row in transfers_by_month(since=since)
+    }
+    return [
+        {
+            "year": year,
+            "month": month,
+            "label": f"{year}-{month:02d}",
+            "tonnes": found.get((year, month), {}).get("tonnes", 0),
+            "average_price": found.get((year, month), {}).get("average_price"),
+        }
+        for year, month in months
+    ]
+
+
+def market_map_points(**filters) -> list[dict]:
+    """One point per project with listings on the market (filtered as the
+    list is): the centre of its bounding box, how many listings, the tonnes
+    offered and the lowest price. One grouped query, no geometry: the map
+    stays small however many listings there are."""
+    filters.pop("sort", None)
+    rows = (
+        market_listings(**filters)
+        .order_by()
+        .values(
+            "batch__project__code",
+            "batch__project__name_zh",
+            "batch__project__name_en",
+            "batch__project__bbox_west",
+            "batch__project__bbox_south",
+            "batch__project__bbox_east",
+            "batch__project__bbox_north",
+        )
+        .annotate(
+            listings=Count("pk"),
+            tonnes=Sum("quantity_left"),
+            lowest=Min("price_per_tonne"),
+        )
+    )
+    points = []
+    for row in rows:
+        project = {
+            key.removeprefix("batch__project__"): value
+            for key, value in row.items()
+            if key.startswith("batch__project__")
+        }
+        points.append(
+            {
+                "code": project["code"],
+                "name_zh": project["name_zh"],
+                "name_en": project["name_en"],
+                "lon": (project["bbox_west"] + project["bbox_east"]) / 2,
+                "lat": (project["bbox_south"] + project["bbox_north"]) / 2,
+                "listings": row["listings"],
+                "tonnes": row["tonnes"],
+                # An aggregate comes back unscaled on SQLite (80, not 80.00).
+                "lowest_price": money(row["lowest"]),
+            }
+        )
+    return sorted(points, key=lambda point: point["code"] or "")

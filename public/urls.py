@@ -1,6 +1,6 @@
 from django.urls import path
 
-from public import heads, views
+from public import heads, market, views
 
 app_name = "public"
 
@@ -19,6 +19,10 @@ urlpatterns = [
         views.statistics_csv,
         name="statistics-csv",
     ),
+    path("market/", market.market, name="market"),
+    path("market.csv", market.market_csv, name="market-csv"),
+    path("market/map.json", market.market_map, name="market-map"),
+    path("market/listings/<int:pk>/", market.market_listing, name="market-listing"),
     path("public/journal-heads/", heads.journal_heads, name="journal-heads"),
     path(
         "public/journal-heads/latest.json",

@@ -294,11 +294,16 @@ def _statistics() -> dict:
         for row in selectors.transfers_by_month()
     ]
     vintages = selectors.transfers_by_vintage()
+    ecosystem_sales = [
+        {**row, "label": ECOSYSTEM_LABELS.get(row["ecosystem"], row["ecosystem"])}
+        for row in selectors.transfers_by_ecosystem()
+    ]
     return {
         "years": years,
         "ecosystems": ecosystems,
         "months": months,
         "vintages": vintages,
+        "ecosystem_sales": ecosystem_sales,
     }
 
 
@@ -325,6 +330,11 @@ def statistics(request):
             "tonnes": [row["tonnes"] for row in data["vintages"]],
             "price": [str(row["average_price"]) for row in data["vintages"]],
         },
+        "ecosystem_sales": {
+            "labels": [row["label"] for row in data["ecosystem_sales"]],
+            "tonnes": [row["tonnes"] for row in data["ecosystem_sales"]],
+            "price": [str(row["average_price"]) for row in data["ecosystem_sales"]],
+        },
         "text": {
             "issued": _("Issued (t CO2e)"),
             "retired": _("Retired (t CO2e)"),
@@ -336,7 +346,14 @@ def statistics(request):
     return render(request, "public/statistics.html", {**data, "charts": charts})
 
 
-STATISTICS_SERIES = ("years", "ecosystems", "months", "vintages")
+# The CSV tables: their name in the address -> their key in _statistics().
+STATISTICS_SERIES = {
+    "years": "years",
+    "ecosystems": "ecosystems",
+    "months": "months",
+    "vintages": "vintages",
+    "ecosystem-sales": "ecosystem_sales",
+}
 
 
 @require_GET
@@ -348,7 +365,7 @@ def statistics_csv(request, series):
             {"message": _("There is no such table of statistics.")},
             status=404,
         )
-    data = _statistics()[series]
+    data = _statistics()[STATISTICS_SERIES[series]]
     tables = {
         "years": lambda: (
             ["year", "issued_t_co2e", "retired_t_co2e"],
@@ -368,6 +385,10 @@ def statistics_csv(request, series):
         "vintages": lambda: (
             ["vintage", "volume_t_co2e", "average_price_cny_per_t"],
             [[row["vintage"], row["tonnes"], row["average_price"]] for row in data],
+        ),
+        "ecosystem-sales": lambda: (
+            ["ecosystem", "volume_t_co2e", "average_price_cny_per_t"],
+            [[row["ecosystem"], row["tonnes"], row["average_price"]] for row in data],
         ),
     }
     header, rows = tables[series]()

@@ -1,5 +1,5 @@
-// Draws the statistics page's charts (vendored Chart.js) from the JSON the
-// page embeds; the tables beside them hold the same figures.
+// Draws the statistics and market pages' charts (vendored Chart.js) from the
+// JSON the page embeds; the tables beside them hold the same figures.
 (function () {
   "use strict";
   var source = document.getElementById("chart-data");
@@ -8,10 +8,14 @@
   var text = data.text;
   var green = "#2f8f5b", blue = "#1e88e5", brown = "#8d6e63";
 
-  function numbers(values) { return values.map(Number); }
+  // Prices arrive as text (exact decimals); a month without sales has none.
+  function numbers(values) {
+    return values.map(function (value) { return value === null ? null : Number(value); });
+  }
 
-  var configs = {
-    years: {
+  var configs = {};
+  if (data.years) {
+    configs.years = {
       type: "bar",
       data: {
         labels: data.years.labels,
@@ -20,17 +24,23 @@
           { label: text.retired, data: data.years.retired, backgroundColor: blue }
         ]
       }
-    },
-    ecosystems: {
+    };
+  }
+  if (data.ecosystems) {
+    configs.ecosystems = {
       type: "bar",
       data: {
         labels: data.ecosystems.labels,
         datasets: [{ label: text.sink, data: numbers(data.ecosystems.sink), backgroundColor: green }]
       },
       options: { indexAxis: "y" }
-    }
-  };
-  ["months", "vintages"].forEach(function (key) {
+    };
+  }
+  // Volume (bars) and volume-weighted average price (line): every series
+  // with tonnes and prices (per month, vintage, ecosystem; the market's
+  // last 12 months).
+  Object.keys(data).forEach(function (key) {
+    if (configs[key] || !data[key].tonnes || !data[key].price) return;
     configs[key] = {
       type: "bar",
       data: {

@@ -71,6 +71,45 @@
       });
   }
 
+  // The market: one circle per project with listings (its area grows with the
+  // tonnes offered), linked to the project and to its listings.
+  function marketMap(element) {
+    var map = baseMap(element, readJson(element.dataset.settings));
+    fetch(element.dataset.pointsUrl)
+      .then(function (response) { return response.json(); })
+      .then(function (data) {
+        if (!data.features) { return; }
+        var text = data.text;
+        var most = data.features.reduce(function (max, feature) {
+          return Math.max(max, feature.properties.tonnes);
+        }, 1);
+        var layer = L.geoJSON(data, {
+          pointToLayer: function (feature, latlng) {
+            var radius = 5 + 15 * Math.sqrt(feature.properties.tonnes / most);
+            return L.circleMarker(latlng, Object.assign({ radius: radius }, STYLES.project));
+          },
+          onEachFeature: function (feature, layer) {
+            var p = feature.properties;
+            layer.bindPopup(
+              '<a href="' + escapeHtml(p.url) + '"><strong>' + escapeHtml(p.code) +
+              "</strong> " + escapeHtml(p.name) + "</a><br>" +
+              escapeHtml(text.listings) + ": " + escapeHtml(p.listings) + "<br>" +
+              escapeHtml(text.tonnes) + ": " + escapeHtml(p.tonnes) + " t CO2e<br>" +
+              escapeHtml(text.lowest) + ": " + escapeHtml(p.lowest_price) + "<br>" +
+              '<a href="' + escapeHtml(p.market_url) + '">' + escapeHtml(text.show) + "</a>"
+            );
+          },
+        }).addTo(map);
+        if (data.features.length > 1) {
+          fit(map, layer);
+        } else if (data.features.length === 1) {
+          var point = data.features[0].geometry.coordinates;
+          map.setView([point[1], point[0]], 11);
+        }
+        element.dataset.loaded = String(data.features.length);
+      });
+  }
+
   // A project page: its boundary, and any overlap that blocked a submission.
   function projectMap(element) {
     var map = baseMap(element, readJson(element.dataset.settings));
@@ -144,6 +183,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     if (typeof L === "undefined") { return; }
     document.querySelectorAll("[data-projects-map]").forEach(projectsMap);
+    document.querySelectorAll("[data-market-map]").forEach(marketMap);
     document.querySelectorAll("[data-project-map]").forEach(projectMap);
     document.querySelectorAll("[data-boundary-widget]").forEach(boundaryWidget);
   });

@@ -25,7 +25,13 @@ OVERFLOW = "() => document.documentElement.scrollWidth - window.innerWidth"
 def _form_pages():
     baili = Project.objects.get(name_en__startswith="Baili")
     return {
-        None: ["/login/", "/projects/", "/public/", "/public/serials/?serial=1"],
+        None: [
+            "/login/",
+            "/projects/",
+            "/public/",
+            "/public/serials/?serial=1",
+            "/market/",
+        ],
         "bureau_demo": [
             "/projects/new/",
             "/estimation/datasets/new/",

@@ -94,7 +94,9 @@ def test_formula_project_names_are_neutralised_in_buffer_pool_csv(
     assert rows[1][3] == "50"
 
 
-@pytest.mark.parametrize("series", ["years", "ecosystems", "months", "vintages"])
+@pytest.mark.parametrize(
+    "series", ["years", "ecosystems", "months", "vintages", "ecosystem-sales"]
+)
 def test_statistics_csv_numbers_stay_numbers(formula_project, retire, client, series):
     retire(quantity=5)
     rows = _csv(client.get(reverse("public:statistics-csv", args=[series])))

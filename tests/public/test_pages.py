@@ -21,6 +21,7 @@ PUBLIC_PAGES = [
     "public:retirements",
     "public:buffer-pool",
     "public:statistics",
+    "public:market",
 ]
 
 

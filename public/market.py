@@ -1,0 +1,320 @@
+"""The public market, no sign-in: the open listings with filters, sort and
+pages, as CSV and on a map; a listing's own page; the recent prices and the
+best offer. Thin, like ``public.views``: the reads are in
+``public.selectors`` (and ``trading.selectors``).
+
+The rows are read live (one page, one count); what every visitor sees alike
+and takes more than an index lookup (the monthly prices, the best offer, the
+map's points per project, the county list) is kept briefly in the cache."""
+
+import hashlib
+
+from django.core.cache import cache
+from django.http import JsonResponse
+from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.translation import get_language, pgettext
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+from public import selectors
+from public.forms import MarketFilterForm
+from public.views import ECOSYSTEM_LABELS, _csv_response, _page
+from registry.roles import Role
+from registry.selectors import get_user_organization_ids, has_role
+from trading.models import Listing
+from trading.selectors import get_listing
+
+# How long the shared figures stay in the cache: a sale or a new listing shows
+# in them within a minute; the rows themselves are always live.
+MARKET_CACHE_SECONDS = 60
+COUNTIES_CACHE_SECONDS = 3600
+SUMMARY_KEY = "public:market:summary"
+COUNTIES_KEY = "public:market:counties"
+MAP_KEY = "public:market:map:"
+
+
+def _cached(key: str, compute, seconds: int = MARKET_CACHE_SECONDS):
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, seconds)
+    return value
+
+
+def _counties() -> list[dict]:
+    """The county filter's choices, named in the page's language."""
+    chinese = (get_language() or "").startswith("zh")
+    return [
+        {**county, "name": county["name_zh"] if chinese else county["name_en"]}
+        for county in _cached(
+            COUNTIES_KEY, selectors.market_counties, COUNTIES_CACHE_SECONDS
+        )
+    ]
+
+
+def _filter_form(request) -> MarketFilterForm:
+    return MarketFilterForm(request.GET, counties=_counties())
+
+
+def _summary() -> dict:
+    """The last 12 months' settled sales and the best offer now (cached)."""
+    return _cached(
+        SUMMARY_KEY,
+        lambda: {
+            "months": selectors.market_months(),
+            "best": selectors.best_offer(),
+        },
+    )
+
+
+def _query_without_page(request) -> str:
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
+
+
+def _project_name(row: dict, prefix: str = "") -> str:
+    chinese = (get_language() or "").startswith("zh")
+    return row[f"{prefix}name_zh" if chinese else f"{prefix}name_en"]
+
+
+def _with_seller(listings) -> list[Listing]:
+    """The listings, each with ``seller``: its holder's name where the
+    account is public, else "" (``public.selectors.holder_name``)."""
+    rows = list(listings)
+    for listing in rows:
+        listing.seller = selectors.holder_name(listing.account)
+    return rows
+
+
+def _errors(form: MarketFilterForm) -> list[str]:
+    return [
+        f"{form.fields[name].label}: {message}" if name in form.fields else message
+        for name, messages in form.errors.items()
+        for message in messages
+    ]
+
+
+@require_GET
+def market(request):
+    form = _filter_form(request)
+    filters = form.filters()
+    page = _page(request, selectors.market_listings(**filters))
+    rows = _with_seller(page.object_list)
+    summary = _summary()
+    best = summary["best"]
+    months = summary["months"]
+    charts = {
+        "market": {
+            "labels": [row["label"] for row in months],
+            "tonnes": [row["tonnes"] for row in months],
+            "price": [
+                None if row["average_price"] is None else str(row["average_price"])
+                for row in months
+            ],
+        },
+        "text": {
+            "tonnes": _("Volume (t CO2e)"),
+            "price": _("Average price (CNY per t CO2e)"),
+        },
+    }
+    query = _query_without_page(request)
+    return render(
+        request,
+        "public/market.html",
+        {
+            "form": form,
+            "filter_errors": _errors(form),
+            "page": page,
+            "rows": rows,
+            "query": query,
+            "csv_url": f"{reverse('public:market-csv')}?{query}",
+            "map_url": f"{reverse('public:market-map')}?{query}",
+            "project_filter": filters["project"],
+            "months": months,
+            "best": best,
+            "best_project_name": _project_name(best, "project_") if best else "",
+            "charts": charts,
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@require_GET
+def market_csv(request):
+    form = _filter_form(request)
+    filters = form.filters()
+    if form.errors:
+        return render(
+            request,
+            "public/missing.html",
+            {"message": " ".join(_errors(form))},
+            status=400,
+        )
+    listing_url = reverse("public:market-listing", args=[0]).removesuffix("0/")
+
+    def rows():
+        listings = selectors.market_listings(**filters).iterator(chunk_size=2000)
+        for listing in listings:
+            batch = listing.batch
+            project = batch.project
+            yield [
+                listing.number,
+                request.build_absolute_uri(f"{listing_url}{listing.pk}/"),
+                project.code,
+                project.name_zh,
+                project.name_en,
+                project.county.adcode,
+                project.county.name_zh,
+                project.county.name_en,
+                project.ecosystem_focus,
+                batch.vintage,
+                batch.serial_label,
+                listing.price_per_tonne,
+                listing.quantity_left,
+                listing.quantity_listed,
+                listing.minimum_lot,
+                listing.ends_on.isoformat() if listing.ends_on else "",
+                listing.account.number,
+                selectors.holder_name(listing.account),
+                timezone.localtime(listing.created_at).date().isoformat(),
+            ]
+
+    return _csv_response(
+        "market-listings.csv",
+        [
+            "listing",
+            "listing_url",
+            "project",
+            "project_name_zh",
+            "project_name_en",
+            "county_code",
+            "county_name_zh",
+            "county_name_en",
+            "ecosystem",
+            "vintage",
+            "batch",
+            "price_cny_per_t",
+            "quantity_left_t_co2e",
+            "quantity_listed_t_co2e",
+            "minimum_lot_t_co2e",
+            "open_until",
+            "seller_account",
+            "seller",
+            "listed_on",
+        ],
+        rows(),
+    )
+
+
+@require_GET
+def market_map(request):
+    """The listed projects as GeoJSON points (one per project, at the centre
+    of its bounding box) with their listings, tonnes and lowest price."""
+    form = _filter_form(request)
+    filters = form.filters()
+    if form.errors:
+        return JsonResponse({"errors": _errors(form)}, status=400)
+    filters.pop("sort")
+    key = MAP_KEY + hashlib.sha256(repr(sorted(filters.items())).encode()).hexdigest()
+    points = _cached(key, lambda: selectors.market_map_points(**filters))
+    project_url = reverse("registry:project-detail", args=["CODE"])
+    market_url = reverse("public:market")
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [point["lon"], point["lat"]]},
+            "properties": {
+                "code": point["code"],
+                "name": _project_name(point),
+                "listings": point["listings"],
+                "tonnes": point["tonnes"],
+                "lowest_price": str(point["lowest_price"]),
+                "url": project_url.replace("CODE", point["code"]),
+                "market_url": f"{market_url}?project={point['code']}",
+            },
+        }
+        for point in points
+    ]
+    return JsonResponse(
+        {
+            "type": "FeatureCollection",
+            "features": features,
+            "text": {
+                "listings": _("Listings"),
+                "tonnes": _("Tonnes offered"),
+                "lowest": _("Lowest price (CNY per t CO2e)"),
+                "show": _("Show its listings"),
+            },
+        }
+    )
+
+
+# A listing -----------------------------------------------------------------------
+
+
+def _listing_state(listing: Listing, today) -> tuple[str, str]:
+    """(key, text) of where the listing stands for a visitor."""
+    if listing.status == Listing.Status.WITHDRAWN:
+        return "closed", _("Closed: withdrawn by the seller")
+    if listing.status == Listing.Status.EXPIRED:
+        return "closed", _("Closed: past its end date")
+    if listing.ends_on is not None and listing.ends_on < today:
+        return "closed", _("Closed: past its end date")
+    if listing.quantity_left == 0:
+        return "sold-out", _(
+            "Nothing left for now: all of it is ordered. Tonnes from an order "
+            "that does not complete return to the listing."
+        )
+    return "open", pgettext("listing status", "Open")
+
+
+def _order_url(request, listing: Listing) -> str:
+    """Where a signed-in buyer orders from this listing, or "" (not signed
+    in, may not buy, the seller's own organization)."""
+    user = request.user
+    if not user.is_authenticated:
+        return ""
+    if not (has_role(user, Role.BUYER) or has_role(user, Role.BUREAU_STAFF)):
+        return ""
+    if listing.account.organization_id in get_user_organization_ids(user=user):
+        return ""
+    try:
+        return reverse("trading:order-create", args=[listing.pk])
+    except NoReverseMatch:
+        # NOTE: the order form (trading:order-create, listing pk) is being
+        # written alongside this page; until its URL exists the page offers
+        # no link rather than failing.
+        return ""
+
+
+@require_GET
+def market_listing(request, pk):
+    listing = get_listing(pk=pk)
+    if listing is None:
+        return render(
+            request,
+            "public/missing.html",
+            {"message": _("No listing has this number.")},
+            status=404,
+        )
+    state, state_text = _listing_state(listing, timezone.localdate())
+    project = listing.batch.project
+    return render(
+        request,
+        "public/market_listing.html",
+        {
+            "listing": listing,
+            "batch": listing.batch,
+            "project": project,
+            "ecosystem": ECOSYSTEM_LABELS.get(
+                project.ecosystem_focus, project.ecosystem_focus
+            ),
+            "seller": selectors.holder_name(listing.account),
+            "state": state,
+            "state_text": state_text,
+            "order_url": _order_url(request, listing) if state == "open" else "",
+        },
+    )
