@@ -757,6 +757,8 @@ def test_the_market_lists_only_open_listings(api, market):
         ({"vintage": "1999"}, "min_value"),
         ({"vintage": ["2024", "2025"]}, "repeated_parameter"),
         ({"county": ""}, "blank"),
+        ({"county": "52052x"}, "invalid"),
+        ({"county": " 520521"}, "invalid"),
     ],
 )
 def test_market_filters_are_read_strictly(api, db, query, code):

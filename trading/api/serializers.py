@@ -359,8 +359,11 @@ class ListingSerializer(serializers.ModelSerializer):
 class ListingFilterSerializer(serializers.Serializer):
     """The market's query parameters, checked before they reach the database."""
 
-    county = serializers.CharField(
-        required=False, max_length=6, help_text="County division code, e.g. 520521."
+    county = serializers.RegexField(
+        r"^[0-9]{6}$",
+        required=False,
+        trim_whitespace=False,
+        help_text="County division code, e.g. 520521.",
     )
     ecosystem = serializers.ChoiceField(
         required=False, choices=Project.Ecosystem.choices
