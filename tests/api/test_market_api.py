@@ -6,6 +6,8 @@ SQLite and, in the second stage, on PostgreSQL (the ledger functions)."""
 from datetime import date, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from api.models import IdempotencyRecord
@@ -454,6 +456,8 @@ def test_payment_and_review_refusals(api, staff, admin, second_admin, order):
 
     request_path = f"{API}/trade-requests/{order['trade_request']}"
     refused(api(admin).post(f"{request_path}/approve/"), 409, "awaiting_payment")
+    rejected_early = api(admin).post(f"{request_path}/reject/", {"reason": "Early."})
+    assert rejected_early.status_code == 409
     assert TradeRequest.objects.get(pk=order["trade_request"]).status == (
         TradeRequest.Status.AWAITING_PAYMENT
     )
@@ -777,3 +781,34 @@ def test_unknown_and_malformed_ids_are_json_404s(api, buyer):
     for path in ("/listings/999999/", "/listings/abc/", "/orders/999999/"):
         refused(api(buyer).get(API + path), 404, "not_found")
     refused(api(buyer).post(f"{API}/listings/999999/withdraw/"), 404, "not_found")
+
+
+def test_lists_cost_the_same_queries_for_one_row_as_for_many(
+    api, staff, buyer, admin, seller_account, buyer_account, batch, listing
+):
+    def queries():
+        counts = {}
+        for user, path in [
+            (None, "/listings/"),
+            (staff, f"/accounts/{seller_account.pk}/listings/"),
+            (buyer, "/orders/"),
+            (admin, "/orders/"),
+            (admin, "/trade-requests/"),
+        ]:
+            client = api(user)
+            with CaptureQueriesContext(connection) as captured:
+                ok(client.get(API + path))
+            counts[(user and user.username, path)] = len(captured.captured_queries)
+        return counts
+
+    ok(
+        api(buyer).post(f"{API}/orders/", _order_body(listing["id"], buyer_account)),
+        201,
+    )
+    one = queries()
+    for _ in range(2):
+        body = _listing_body(seller_account, batch, quantity=10, minimum_lot=1)
+        ok(api(staff).post(f"{API}/listings/", body), 201)
+        body = _order_body(listing["id"], buyer_account, quantity=10)
+        ok(api(buyer).post(f"{API}/orders/", body), 201)
+    assert queries() == one
