@@ -6,6 +6,7 @@ is marked public (``Account.is_public``); a beneficiary only when the retirement
 asked for it (``Certificate.beneficiary_public``).
 """
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -17,7 +18,7 @@ from django.utils import timezone
 from common.quantities import money
 from estimation.models import EcosystemResult, EstimationRun, Verification
 from public import figures
-from registry.models import Account, Project
+from registry.models import Account, BilingualNameMixin, Project
 from registry.selectors import list_counties
 from trading import serials
 from trading.models import (
@@ -27,8 +28,13 @@ from trading.models import (
     JournalAnchor,
     LedgerEntry,
     Listing,
+    serial_label,
 )
-from trading.selectors import filter_listings, list_open_listings
+from trading.selectors import (
+    LISTING_ORDERINGS,
+    filter_listings,
+    list_open_listings,
+)
 
 SEARCH_LIMIT = 20
 
@@ -37,8 +43,14 @@ def holder_name(account: Account | None) -> str:
     """The organization's name where the holder made it public, else ""."""
     if account is None:
         return ""
-    if account.kind != Account.Kind.HOLDING or account.is_public:
-        return account.organization.display_name
+    return _public_name(account.kind, account.is_public, account.organization)
+
+
+def _public_name(kind: str, is_public: bool, organization) -> str:
+    """The privacy rule of ``holder_name``, for rows read as values:
+    ``organization`` is anything with a ``display_name``."""
+    if kind != Account.Kind.HOLDING or is_public:
+        return organization.display_name
     return ""
 
 
@@ -409,6 +421,108 @@ def market_listings(*, project: str = "", today=None, **filters) -> QuerySet[Lis
     return listings
 
 
+def market_listing_ids(**filters) -> QuerySet:
+    """The ids of ``market_listings`` in their order: what a page of the
+    market is cut from (the count and the page read the listings table and
+    only the tables the filters and the sort need)."""
+    return market_listings(**filters).values_list("pk", flat=True)
+
+
+# What a market row shows (the page, the CSV), read as values: no model
+# instances for a page of 50 rows and their five related objects.
+_ROW_FIELDS = {
+    "pk": "pk",
+    "price": "price_per_tonne",
+    "quantity_left": "quantity_left",
+    "quantity_listed": "quantity_listed",
+    "minimum_lot": "minimum_lot",
+    "ends_on": "ends_on",
+    "created_at": "created_at",
+    "vintage": "batch__vintage",
+    "first_serial": "batch__first_serial",
+    "last_serial": "batch__last_serial",
+    "batch_id": "batch_id",
+    "project_code": "batch__project__code",
+    "project_name_zh": "batch__project__name_zh",
+    "project_name_en": "batch__project__name_en",
+    "ecosystem": "batch__project__ecosystem_focus",
+    "county_code": "batch__project__county__adcode",
+    "county_name_zh": "batch__project__county__name_zh",
+    "county_name_en": "batch__project__county__name_en",
+    "account_number": "account__number",
+    "account_kind": "account__kind",
+    "account_public": "account__is_public",
+    "seller_name_zh": "account__organization__name_zh",
+    "seller_name_en": "account__organization__name_en",
+}
+
+
+class _Names(BilingualNameMixin):
+    """Two names as a model's ``display_name`` reads them."""
+
+    def __init__(self, name_zh: str, name_en: str):
+        self.name_zh, self.name_en = name_zh, name_en
+
+
+def _market_row(values: dict, chinese: bool) -> dict:
+    row = {key: values[field] for key, field in _ROW_FIELDS.items()}
+    language = "zh" if chinese else "en"
+    row["number"] = listing_number(row["pk"])
+    row["project_name"] = row[f"project_name_{language}"]
+    row["county_name"] = row[f"county_name_{language}"]
+    row["seller"] = _public_name(
+        row["account_kind"],
+        row["account_public"],
+        _Names(row["seller_name_zh"], row["seller_name_en"]),
+    )
+    return row
+
+
+def listing_number(pk: int) -> str:
+    """``Listing.number`` without making a Listing."""
+    return Listing.number.fget(_Numbered(pk))
+
+
+class _Numbered:
+    def __init__(self, pk: int):
+        self.pk = pk
+
+
+def _chinese() -> bool:
+    """Whether names show in Chinese now (``BilingualNameMixin``'s rule)."""
+    return _Names("zh", "en").display_name == "zh"
+
+
+def market_rows(listings: QuerySet[Listing]) -> Iterator[dict]:
+    """The listings as market rows (dicts: number, project and county names in
+    the active language, the seller's name where public, ...), in their
+    order, read in chunks (the CSV)."""
+    values = listings.values(*_ROW_FIELDS.values())
+    chinese = _chinese()
+    for item in values.iterator(chunk_size=2000):
+        row = _market_row(item, chinese)
+        row["serial_label"] = serial_label(
+            row["project_code"], row["vintage"], row["first_serial"], row["last_serial"]
+        )
+        yield row
+
+
+def market_page_rows(page_ids: QuerySet, *, sort: str = "price") -> list[dict]:
+    """The market rows of one page: ``page_ids`` is a slice of
+    ``market_listing_ids`` (sorted by ``sort``), read as a subquery, so the
+    sort and the cut run on the listings table alone and only the page's
+    rows are joined to their batch, project, county and seller. One query."""
+    ordering = LISTING_ORDERINGS.get(sort, LISTING_ORDERINGS["price"])
+    values = (
+        list_open_listings()
+        .filter(pk__in=page_ids)
+        .order_by(*ordering)
+        .values(*_ROW_FIELDS.values())
+    )
+    chinese = _chinese()
+    return [_market_row(item, chinese) for item in values]
+
+
 def market_counties() -> list[dict]:
     """The counties the market filters by: id, code and both names (no
     boundaries)."""
@@ -443,7 +557,7 @@ def best_offer(*, today=None) -> dict | None:
     )
     return {
         "pk": best["pk"],
-        "number": Listing(pk=best["pk"]).number,
+        "number": listing_number(best["pk"]),
         "price": best["price_per_tonne"],
         "quantity": best["quantity_left"],
         "minimum_lot": best["minimum_lot"],
