@@ -40,7 +40,8 @@
   // with tonnes and prices (per month, vintage, ecosystem; the market's
   // last 12 months).
   Object.keys(data).forEach(function (key) {
-    if (configs[key] || !data[key].tonnes || !data[key].price) return;
+    var series = data[key];
+    if (configs[key] || !Array.isArray(series.tonnes) || !Array.isArray(series.price)) return;
     configs[key] = {
       type: "bar",
       data: {
