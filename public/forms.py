@@ -111,6 +111,7 @@ class MarketFilterForm(forms.Form):
 
     def __init__(self, *args, counties: list[dict], **kwargs):
         super().__init__(*args, **kwargs)
+        self.counties = counties
         self.county_ids = {county["adcode"]: county["pk"] for county in counties}
         self.fields["county"].choices = [("", _("All"))] + [
             (county["adcode"], county["name"]) for county in counties

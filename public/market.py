@@ -38,6 +38,8 @@ SUMMARY_KEY = "public:market:summary"
 COUNTIES_KEY = "public:market:counties"
 MAP_KEY = "public:market:map:"
 COUNT_KEY = "public:market:count:"
+ORGANIZATIONS_KEY = "public:market:organizations"
+ORGANIZATIONS_CACHE_SECONDS = 300
 COUNT_CACHE_SECONDS = 15
 PER_PAGE = 50
 
@@ -59,6 +61,16 @@ def _counties() -> list[dict]:
             COUNTIES_KEY, selectors.market_counties, COUNTIES_CACHE_SECONDS
         )
     ]
+
+
+def _organization_names(ids: set[int]) -> dict[int, tuple[str, str]]:
+    """The names of these organizations, from the cache; read afresh (all of
+    them, one query) when one is missing, e.g. a new seller's."""
+    names = cache.get(ORGANIZATIONS_KEY) or {}
+    if not ids <= names.keys():
+        names = selectors.organization_names(None)
+        cache.set(ORGANIZATIONS_KEY, names, ORGANIZATIONS_CACHE_SECONDS)
+    return names
 
 
 def _filter_form(request) -> MarketFilterForm:
@@ -208,7 +220,16 @@ def market(request):
     ).get_page(request.GET.get("page"))
     labels = _column_labels()
     rows = _rows_html(
-        selectors.market_page_rows(page.object_list, sort=filters["sort"]), labels
+        selectors.market_page_rows(
+            page.object_list,
+            sort=filters["sort"],
+            counties={
+                county["pk"]: (county["name_zh"], county["name_en"])
+                for county in form.counties
+            },
+            organization_names=_organization_names,
+        ),
+        labels,
     )
     summary = _summary()
     best = summary["best"]

@@ -18,7 +18,7 @@ from django.utils import timezone
 from common.quantities import money
 from estimation.models import EcosystemResult, EstimationRun, Verification
 from public import figures
-from registry.models import Account, BilingualNameMixin, Project
+from registry.models import Account, BilingualNameMixin, Organization, Project
 from registry.selectors import list_counties
 from trading import serials
 from trading.models import (
@@ -428,9 +428,11 @@ def market_listing_ids(**filters) -> QuerySet:
     return market_listings(**filters).values_list("pk", flat=True)
 
 
-# What a market row shows (the page, the CSV), read as values: no model
-# instances for a page of 50 rows and their five related objects.
-_ROW_FIELDS = {
+# What a market row shows, read as values: no model instances for a page of
+# 50 rows and their related objects. A page joins the batch, the project and
+# the account only (planning the query with the county and the organization
+# too took longer than running it); their names come from the caller's maps.
+_PAGE_FIELDS = {
     "pk": "pk",
     "price": "price_per_tonne",
     "quantity_left": "quantity_left",
@@ -446,12 +448,18 @@ _ROW_FIELDS = {
     "project_name_zh": "batch__project__name_zh",
     "project_name_en": "batch__project__name_en",
     "ecosystem": "batch__project__ecosystem_focus",
-    "county_code": "batch__project__county__adcode",
-    "county_name_zh": "batch__project__county__name_zh",
-    "county_name_en": "batch__project__county__name_en",
+    "county_id": "batch__project__county_id",
     "account_number": "account__number",
     "account_kind": "account__kind",
     "account_public": "account__is_public",
+    "organization_id": "account__organization_id",
+}
+# The CSV reads the names with the rows.
+_CSV_FIELDS = {
+    **_PAGE_FIELDS,
+    "county_code": "batch__project__county__adcode",
+    "county_name_zh": "batch__project__county__name_zh",
+    "county_name_en": "batch__project__county__name_en",
     "seller_name_zh": "account__organization__name_zh",
     "seller_name_en": "account__organization__name_en",
 }
@@ -464,18 +472,24 @@ class _Names(BilingualNameMixin):
         self.name_zh, self.name_en = name_zh, name_en
 
 
-def _market_row(values: dict, chinese: bool) -> dict:
-    row = {key: values[field] for key, field in _ROW_FIELDS.items()}
-    language = "zh" if chinese else "en"
+def _language() -> str:
+    """ "zh" where names show in Chinese now, else "en" (``BilingualNameMixin``)."""
+    return "zh" if _Names("zh", "en").display_name == "zh" else "en"
+
+
+def _market_row(values: dict, fields: dict, language: str) -> dict:
+    row = {key: values[field] for key, field in fields.items()}
     row["number"] = listing_number(row["pk"])
     row["project_name"] = row[f"project_name_{language}"]
-    row["county_name"] = row[f"county_name_{language}"]
-    row["seller"] = _public_name(
-        row["account_kind"],
-        row["account_public"],
-        _Names(row["seller_name_zh"], row["seller_name_en"]),
-    )
     return row
+
+
+def _seller(row: dict, names: tuple[str, str] | None) -> str:
+    """The seller's name where its account is public (``holder_name``'s
+    rule), from its organization's (Chinese, English) names."""
+    if names is None:
+        return ""
+    return _public_name(row["account_kind"], row["account_public"], _Names(*names))
 
 
 def listing_number(pk: int) -> str:
@@ -488,39 +502,65 @@ class _Numbered:
         self.pk = pk
 
 
-def _chinese() -> bool:
-    """Whether names show in Chinese now (``BilingualNameMixin``'s rule)."""
-    return _Names("zh", "en").display_name == "zh"
-
-
 def market_rows(listings: QuerySet[Listing]) -> Iterator[dict]:
     """The listings as market rows (dicts: number, project and county names in
-    the active language, the seller's name where public, ...), in their
-    order, read in chunks (the CSV)."""
-    values = listings.values(*_ROW_FIELDS.values())
-    chinese = _chinese()
+    the active language, the seller's name where public, the batch's serial
+    label, ...), in their order, read in chunks (the CSV)."""
+    values = listings.values(*_CSV_FIELDS.values())
+    language = _language()
     for item in values.iterator(chunk_size=2000):
-        row = _market_row(item, chinese)
+        row = _market_row(item, _CSV_FIELDS, language)
+        row["county_name"] = row[f"county_name_{language}"]
+        row["seller"] = _seller(row, (row["seller_name_zh"], row["seller_name_en"]))
         row["serial_label"] = serial_label(
             row["project_code"], row["vintage"], row["first_serial"], row["last_serial"]
         )
         yield row
 
 
-def market_page_rows(page_ids: QuerySet, *, sort: str = "price") -> list[dict]:
+def market_page_rows(
+    page_ids: QuerySet,
+    *,
+    sort: str = "price",
+    counties: dict[int, tuple[str, str]],
+    organization_names,
+) -> list[dict]:
     """The market rows of one page: ``page_ids`` is a slice of
     ``market_listing_ids`` (sorted by ``sort``), read as a subquery, so the
     sort and the cut run on the listings table alone and only the page's
-    rows are joined to their batch, project, county and seller. One query."""
+    rows are joined. One query. ``counties``: {id: (Chinese, English)
+    name}; ``organization_names(ids)`` gives the same for organizations
+    (the sellers' names are shown only where their account is public)."""
     ordering = LISTING_ORDERINGS.get(sort, LISTING_ORDERINGS["price"])
     values = (
         list_open_listings()
         .filter(pk__in=page_ids)
         .order_by(*ordering)
-        .values(*_ROW_FIELDS.values())
+        .values(*_PAGE_FIELDS.values())
     )
-    chinese = _chinese()
-    return [_market_row(item, chinese) for item in values]
+    language = _language()
+    rows = [_market_row(item, _PAGE_FIELDS, language) for item in values]
+    names = organization_names({row["organization_id"] for row in rows})
+    index = 0 if language == "zh" else 1
+    for row in rows:
+        county = counties.get(row["county_id"])
+        row["county_name"] = county[index] if county else ""
+        row["seller"] = _seller(row, names.get(row["organization_id"]))
+    return rows
+
+
+def organization_names(ids) -> dict[int, tuple[str, str]]:
+    """{organization id: (Chinese name, English name)}; every organization
+    when ``ids`` is None."""
+    organizations = Organization.objects.all()
+    if ids is not None:
+        organizations = organizations.filter(pk__in=list(ids))
+    return {
+        pk: (name_zh, name_en)
+        for pk, name_zh, name_en in organizations.values_list(
+            "pk", "name_zh", "name_en"
+        ).order_by()
+    }
 
 
 def market_counties() -> list[dict]:

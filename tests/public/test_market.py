@@ -214,6 +214,33 @@ def test_each_filter_leaves_out_what_it_should(client, offers, filters, shown):
     assert _listed(response) == [offers[key].pk for key in shown]
 
 
+def test_the_form_shows_the_filters_chosen(client, offers, project):
+    response = client.get(
+        reverse("public:market"),
+        {
+            "county": WEINING,
+            "ecosystem": "grassland",
+            "vintage": "2024",
+            "price_min": "59.5",
+            "price_max": "61",
+            "sort": "-quantity",
+            "project": project.code,
+        },
+    )
+    body = response.content.decode()
+    for selected in (WEINING, "grassland", "-quantity"):
+        assert f'<option value="{selected}" selected>' in body
+    assert body.count(" selected>") == 3
+    for name, value in (
+        ("vintage", "2024"),
+        ("price_min", "59.5"),
+        ("price_max", "61"),
+    ):
+        assert f'name="{name}" id="id_{name}" value="{value}"' in body
+    assert f'<input type="hidden" name="project" value="{project.code}">' in body
+    assert _listed(response) == []  # the grassland listing is not the project's
+
+
 def test_a_projects_listings_only(client, offers, project):
     response = client.get(reverse("public:market"), {"project": project.code.lower()})
     assert _listed(response) == [offers["forest_80"].pk, offers["forest_120"].pk]
@@ -762,9 +789,9 @@ def test_the_market_costs_the_same_queries_for_1_or_20_listings(
     Account.objects.filter(pk=seller_account.pk).update(is_public=True)
     twenty = counts()
     assert twenty == one
-    # Warm: the page's rows. Cold, also the counties, the count, the 12
-    # months and the best offer (2).
-    assert one == (6, 1, 2)
+    # Warm: the page's rows. Cold, also the counties, the organizations'
+    # names, the count, the 12 months and the best offer (2).
+    assert one == (7, 1, 2)
 
 
 def test_the_csv_and_map_cost_the_same_queries_for_1_or_20_listings(
