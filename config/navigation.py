@@ -43,6 +43,11 @@ NAV_ITEMS: tuple[NavItem, ...] = (
         _("My credits"), "trading:dashboard", roles=(Role.BUYER, Role.BUREAU_STAFF)
     ),
     NavItem(
+        _("My market"),
+        "trading:market-desk",
+        roles=(Role.BUYER, Role.BUREAU_STAFF),
+    ),
+    NavItem(
         _("Accounts"),
         "trading:account-list",
         roles=(Role.BUREAU_STAFF, Role.BUYER, Role.REGISTRY_ADMIN),

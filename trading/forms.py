@@ -7,7 +7,7 @@ from django.utils.translation import pgettext_lazy
 
 from common.forms import IsoDateInput
 from registry.models import Account
-from trading.models import LedgerEntry, TradeRequest
+from trading.models import CreditBatch, LedgerEntry, TradeRequest
 
 
 class AccountChoiceField(forms.ModelChoiceField):
@@ -142,4 +142,148 @@ class JournalFilterForm(forms.Form):
         label=pgettext_lazy("end of a date range", "To"),
         required=False,
         widget=IsoDateInput(),
+    )
+
+
+# The market ------------------------------------------------------------------------
+
+
+class BatchChoiceField(forms.ModelChoiceField):
+    """A batch the seller holds active credits of, with how many."""
+
+    def label_from_instance(self, obj) -> str:
+        return _("%(label)s · vintage %(vintage)s · %(active)s t active") % {
+            "label": obj.serial_label,
+            "vintage": obj.vintage,
+            "active": f"{obj.active_tonnes:,}",
+        }
+
+
+class KeyedForm(forms.Form):
+    """The idempotency key is made when the form is shown, so a double click
+    or a resubmitted page acts once."""
+
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial.setdefault("idempotency_key", uuid.uuid4().hex)
+
+
+class ListingForm(KeyedForm):
+    account = AccountChoiceField(
+        label=_("From account"), queryset=Account.objects.none()
+    )
+    batch = BatchChoiceField(label=_("Batch"), queryset=CreditBatch.objects.none())
+    quantity = forms.CharField(
+        label=_("Quantity to list (t CO2e)"),
+        max_length=20,
+        widget=forms.TextInput(attrs={"inputmode": "numeric"}),
+    )
+    price_per_tonne = forms.CharField(
+        label=_("Price (CNY per t CO2e)"),
+        max_length=20,
+        widget=forms.TextInput(attrs={"inputmode": "decimal"}),
+    )
+    minimum_lot = forms.CharField(
+        label=_("Minimum lot (t CO2e)"),
+        max_length=20,
+        initial="1",
+        widget=forms.TextInput(attrs={"inputmode": "numeric"}),
+        help_text=_(
+            "The least a buyer may order (the last tonnes left are sold "
+            "whatever their number)."
+        ),
+    )
+    ends_on = forms.DateField(
+        label=_("Open until"),
+        required=False,
+        widget=IsoDateInput(),
+        help_text=_(
+            "Optional: the last day of the offer; unsold credits then "
+            "come back to the account."
+        ),
+    )
+    note = forms.CharField(
+        label=_("Note for buyers"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def __init__(self, *args, accounts, batches, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["account"].queryset = accounts
+        self.fields["batch"].queryset = batches
+        if len(accounts) == 1:
+            self.fields["account"].empty_label = None
+
+
+class LowerListingForm(forms.Form):
+    quantity_left = forms.CharField(
+        label=_("Tonnes to keep on offer"),
+        max_length=20,
+        widget=forms.TextInput(attrs={"inputmode": "numeric"}),
+    )
+
+
+class OrderForm(KeyedForm):
+    buyer_account = AccountChoiceField(
+        label=_("Into account"), queryset=Account.objects.none()
+    )
+    quantity = forms.CharField(
+        label=_("Quantity (t CO2e)"),
+        max_length=20,
+        widget=forms.TextInput(attrs={"inputmode": "numeric"}),
+    )
+    retire_on_delivery = forms.BooleanField(
+        label=_("Retire the credits on delivery for a beneficiary"),
+        required=False,
+        help_text=_(
+            "To offset an event or a product in one step: the credits "
+            "are retired when the order settles, and the certificate "
+            "follows."
+        ),
+    )
+    beneficiary = forms.CharField(
+        label=_("Beneficiary"), required=False, max_length=200
+    )
+    beneficiary_public = forms.BooleanField(
+        label=_("Show the beneficiary's name on the public certificate"),
+        required=False,
+        initial=True,
+    )
+    purpose = forms.ChoiceField(
+        label=_("Purpose"),
+        required=False,
+        choices=[("", "—"), *TradeRequest.Purpose.choices],
+    )
+    reporting_year = forms.IntegerField(
+        label=_("Reporting year"), required=False, min_value=2000, max_value=2100
+    )
+
+    def __init__(self, *args, accounts, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["buyer_account"].queryset = accounts
+        if len(accounts) == 1:
+            self.fields["buyer_account"].empty_label = None
+        self.fields["reporting_year"].initial = timezone.localdate().year
+
+
+class PaymentForm(forms.Form):
+    amount = forms.CharField(
+        label=_("Amount received (CNY)"),
+        max_length=30,
+        widget=forms.TextInput(attrs={"inputmode": "decimal"}),
+    )
+    paid_on = forms.DateField(label=_("Date the money arrived"), widget=IsoDateInput())
+    reference = forms.CharField(label=_("Bank reference"), max_length=100)
+
+
+class DeclineForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason (the buyer sees it)"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
     )

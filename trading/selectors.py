@@ -17,6 +17,14 @@ from trading.models import (
     TradeRequest,
 )
 
+# Credits still held (not retired or cancelled): spendable, on the market, or
+# reserved by a request or an order.
+LIVE_STATES = (
+    CreditBlock.State.ACTIVE,
+    CreditBlock.State.LISTED,
+    CreditBlock.State.RESERVED,
+)
+
 
 def get_account_balance(*, account: Account) -> dict[str, int]:
     """Tonnes by block state in one account (active is what it may spend)."""
@@ -44,12 +52,9 @@ def get_account_balances(*, account_ids) -> dict[int, dict[str, int]]:
 
 
 def list_account_holdings(*, account: Account):
-    """Per batch: active and reserved tonnes held by the account."""
+    """Per batch: active, listed and reserved tonnes held by the account."""
     return (
-        CreditBlock.objects.filter(
-            account=account,
-            state__in=[CreditBlock.State.ACTIVE, CreditBlock.State.RESERVED],
-        )
+        CreditBlock.objects.filter(account=account, state__in=LIVE_STATES)
         .values(
             "batch_id",
             "batch__vintage",
@@ -64,10 +69,18 @@ def list_account_holdings(*, account: Account):
 
 
 def list_pending_requests() -> QuerySet[TradeRequest]:
+    """The review queue: pending requests, each with its market order (if it
+    is one), listing and payment record joined in, for the reviewer to see
+    side by side."""
     return TradeRequest.objects.filter(
         status=TradeRequest.Status.PENDING
     ).select_related(
-        "from_account__organization", "to_account__organization", "initiator", "batch"
+        "from_account__organization",
+        "to_account__organization",
+        "initiator",
+        "batch",
+        "order__listing",
+        "order__payment_confirmed_by",
     )
 
 
@@ -221,12 +234,10 @@ def get_batch_whereabouts(*, batch: CreditBatch) -> dict[str, int]:
 
 
 def list_holdings(*, accounts) -> list[dict]:
-    """Active and reserved tonnes per account, batch and state, in one query."""
+    """Active, listed and reserved tonnes per account, batch and state, in one
+    query."""
     return list(
-        CreditBlock.objects.filter(
-            account__in=accounts,
-            state__in=[CreditBlock.State.ACTIVE, CreditBlock.State.RESERVED],
-        )
+        CreditBlock.objects.filter(account__in=accounts, state__in=LIVE_STATES)
         .values(
             "account__number",
             "batch_id",
@@ -378,3 +389,17 @@ def list_listing_orders(*, listing: Listing) -> QuerySet[Order]:
 def get_order_for_request(*, request: TradeRequest) -> Order | None:
     """The order a trade request carries, if it is one (the review page)."""
     return _orders().filter(trade_request=request).first()
+
+
+def list_listable_batches(*, accounts) -> QuerySet[CreditBatch]:
+    """Batches of which these accounts hold active credits, with the tonnes
+    (``active_tonnes``): what a seller may list."""
+    return (
+        CreditBatch.objects.filter(
+            blocks__account__in=accounts, blocks__state=CreditBlock.State.ACTIVE
+        )
+        .annotate(active_tonnes=Sum("blocks__quantity"))
+        .select_related("project")
+        .defer("project__boundary")
+        .order_by("vintage", "pk")
+    )

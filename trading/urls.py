@@ -1,6 +1,6 @@
 from django.urls import path
 
-from trading import views
+from trading import market_views, views
 
 app_name = "trading"
 
@@ -20,4 +20,33 @@ urlpatterns = [
     path("batches/<int:pk>/", views.batch_detail, name="batch-detail"),
     path("journal/", views.journal, name="journal"),
     path("journal.csv", views.journal_csv, name="journal-csv"),
+    # The market's signed-in side (the public market is public:market).
+    path("market/", market_views.market_desk, name="market-desk"),
+    path("market/sell/", market_views.listing_create, name="listing-create"),
+    path(
+        "market/listings/<int:pk>/lower/",
+        market_views.listing_lower,
+        name="listing-lower",
+    ),
+    path(
+        "market/listings/<int:pk>/withdraw/",
+        market_views.listing_withdraw,
+        name="listing-withdraw",
+    ),
+    path(
+        "market/listings/<int:pk>/order/",
+        market_views.order_create,
+        name="order-create",
+    ),
+    path("market/orders/<int:pk>/", market_views.order_detail, name="order-detail"),
+    path(
+        "market/orders/<int:pk>/confirm-payment/",
+        market_views.order_confirm_payment,
+        name="order-confirm-payment",
+    ),
+    path(
+        "market/orders/<int:pk>/decline/",
+        market_views.order_decline,
+        name="order-decline",
+    ),
 ]
