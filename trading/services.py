@@ -614,8 +614,20 @@ def _not_pending(request: TradeRequest) -> StateConflict:
     )
 
 
+def _awaiting_payment() -> StateConflict:
+    return StateConflict(
+        _(
+            "This order is still waiting for its seller to confirm the "
+            "payment; it can be reviewed once they have."
+        ),
+        code="awaiting_payment",
+    )
+
+
 def _locked_pending(request: TradeRequest) -> TradeRequest:
     request = TradeRequest.objects.select_for_update(no_key=True).get(pk=request.pk)
+    if request.status == TradeRequest.Status.AWAITING_PAYMENT:
+        raise _awaiting_payment()
     if request.status != TradeRequest.Status.PENDING:
         raise _not_pending(request)
     return request
@@ -678,13 +690,7 @@ def _approve(actor: User, request: TradeRequest) -> TradeRequest:
             code="expired",
         )
     if status == TradeRequest.Status.AWAITING_PAYMENT:
-        raise StateConflict(
-            _(
-                "This order is still waiting for its seller to confirm the "
-                "payment; it can be reviewed once they have."
-            ),
-            code="awaiting_payment",
-        )
+        raise _awaiting_payment()
     if not settled:
         raise _not_pending(TradeRequest(pk=request.pk, status=status))
     request.status = TradeRequest.Status.SETTLED

@@ -641,3 +641,14 @@ def test_verify_ledger_reports_a_listing_whose_left_differs_from_its_blocks(
         "quantity_left": 160,
         "listed": 150,
     } in report.violations
+
+
+def test_an_order_awaiting_payment_cannot_be_rejected_either(
+    listing, buyer, buyer_account, admin
+):
+    order = _order(buyer, buyer_account, listing, quantity=50)
+    with pytest.raises(StateConflict) as refused:
+        services.reject_request(actor=admin, request=order.trade_request, reason="x")
+    assert refused.value.code == "awaiting_payment"
+    order.refresh_from_db()
+    assert order.trade_request.status == TradeRequest.Status.AWAITING_PAYMENT
