@@ -67,3 +67,64 @@ def load_demo_retirement() -> Certificate | None:
     )
     _settle(retirement, admin)
     return Certificate.objects.get(trade_request=retirement)
+
+
+# The market: what the demo's sellers offer, so a new user finds listings.
+# (seller's username, seller's USCC, project name_en, tonnes, price, lot, key)
+DEMO_LISTINGS = (
+    (
+        "bureau_demo",
+        SELLER_USCC,
+        "Baili Azalea Forest Carbon Sink Project",
+        120,
+        Decimal("98.00"),
+        10,
+        "demo-listing-baili-1",
+        "百里杜鹃林区 2025 年度森林碳汇，可开具增值税发票。/ Baili forest "
+        "credits of 2025; VAT invoice available.",
+    ),
+)
+
+
+def load_demo_market() -> list:
+    """List the demo sellers' credits on the market (idempotent: fixed keys;
+    skipped when the seller holds too few active credits of the project)."""
+    from trading import market
+    from trading.models import CreditBatch, Listing
+
+    listings = []
+    for username, uscc, project, tonnes, price, lot, key, note in DEMO_LISTINGS:
+        seller = User.objects.get(username=username)
+        account = Account.objects.get(
+            organization=Organization.objects.get(uscc=uscc), kind="holding"
+        )
+        existing = Listing.objects.filter(created_by=seller, idempotency_key=key)
+        if existing.exists():
+            listings.append(existing.get())
+            continue
+        batch = (
+            CreditBatch.objects.filter(
+                project__name_en=project,
+                blocks__account=account,
+                blocks__state="active",
+            )
+            .annotate(active=Sum("blocks__quantity"))
+            .filter(active__gte=tonnes)
+            .order_by("pk")
+            .first()
+        )
+        if batch is None:
+            continue
+        listings.append(
+            market.create_listing(
+                actor=seller,
+                account=account,
+                batch=batch,
+                quantity=tonnes,
+                price_per_tonne=price,
+                minimum_lot=lot,
+                note=note,
+                idempotency_key=key,
+            )
+        )
+    return listings

@@ -98,3 +98,17 @@ def test_the_demo_publishes_a_signed_journal_head_once():
     anchor = JournalAnchor.objects.get()
     assert (anchor.sequence, anchor.entry_hash) == (last.sequence, last.entry_hash)
     assert check_anchor(anchor.document()).valid
+
+
+def test_the_demo_market_offers_some_of_the_bureaus_baili_credits_once():
+    from trading.models import Listing
+    from trading.verification import verify_ledger
+
+    call_command("load_bijie_demo")
+    call_command("load_bijie_demo")
+
+    listing = Listing.objects.get()
+    assert listing.batch.project.name_en.startswith("Baili")
+    assert (listing.quantity_left, listing.price_per_tonne) == (120, 98)
+    assert listing.created_by.username == "bureau_demo"
+    assert verify_ledger(record=False).violations == []

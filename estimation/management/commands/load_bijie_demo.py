@@ -9,7 +9,7 @@ from registry.demo import (
     load_demo_projects,
 )
 from trading.anchors import publish_head
-from trading.demo import load_demo_retirement
+from trading.demo import load_demo_market, load_demo_retirement
 
 
 class Command(BaseCommand):
@@ -26,6 +26,7 @@ class Command(BaseCommand):
         runs = load_demo_estimation(organizations)
         batches = load_demo_issuance(runs)
         certificate = load_demo_retirement()
+        listings = load_demo_market()
         # The public registry shows a signed head from the start, as it does
         # after the first nightly publication in production.
         head, _created = publish_head()
@@ -37,6 +38,7 @@ class Command(BaseCommand):
                 f"({sum(batch.quantity for batch in batches):,} t CO2e), "
                 f"retirement certificate "
                 f"{certificate.number if certificate else '(none)'}, "
+                f"{len(listings)} market listing(s), "
                 f"journal head {head.sequence if head else '(none)'} signed, "
                 f"{len(USERS)} users "
                 f"(password '{DEMO_PASSWORD}'): "
