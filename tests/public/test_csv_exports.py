@@ -94,6 +94,33 @@ def test_formula_project_names_are_neutralised_in_buffer_pool_csv(
     assert rows[1][3] == "50"
 
 
+def test_formula_names_are_neutralised_in_the_market_csv(
+    formula_project, client, seller, seller_account
+):
+    from registry.models import Organization
+    from tests.public.conftest import new_key
+    from trading import market
+
+    market.create_listing(
+        actor=seller,
+        account=seller_account,
+        batch=formula_project,
+        quantity=100,
+        price_per_tonne="95",
+        minimum_lot=10,
+        idempotency_key=new_key(),
+    )
+    seller_account.is_public = True
+    seller_account.save()
+    Organization.objects.filter(pk=seller_account.organization_id).update(
+        name_en="-1+1"
+    )
+    rows = _csv(client.get(reverse("public:market-csv")))
+    assert rows[1][3:5] == ["'+1+2", "'@SUM(A1:A9)"]
+    assert rows[1][11:13] == ["95.00", "100"]
+    assert rows[1][17] == "'-1+1"
+
+
 @pytest.mark.parametrize(
     "series", ["years", "ecosystems", "months", "vintages", "ecosystem-sales"]
 )
