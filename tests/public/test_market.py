@@ -469,6 +469,17 @@ def test_a_signed_in_buyer_gets_the_order_form_once_it_exists(
         assert f'href="/ledger/market/{listing.pk}/order/"' in body
 
 
+def test_the_order_link_leads_to_the_order_form(client, offers, buyer):
+    client.force_login(buyer)
+    listing = offers["forest_80"]
+    body = client.get(
+        reverse("public:market-listing", args=[listing.pk])
+    ).content.decode()
+    order_form = reverse("trading:order-create", args=[listing.pk])
+    assert f'href="{order_form}" data-order-link' in body
+    assert client.get(order_form).status_code == 200
+
+
 def test_no_order_link_for_the_seller_or_a_verifier(
     client, offers, seller, make_user, monkeypatch
 ):
