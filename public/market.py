@@ -3,9 +3,10 @@ pages, as CSV and on a map; a listing's own page; the recent prices and the
 best offer. Thin, like ``public.views``: the reads are in
 ``public.selectors`` (and ``trading.selectors``).
 
-The rows are read live (one page, one count); what every visitor sees alike
-and takes more than an index lookup (the monthly prices, the best offer, the
-map's points per project, the county list) is kept briefly in the cache."""
+The rows are read live, one page in one query. What every visitor sees
+alike and costs more than an index lookup is kept briefly in the cache: the
+monthly prices and the best offer, the map's points per project, the number
+of listings each set of filters matches, the county and organization names."""
 
 import hashlib
 
@@ -126,7 +127,7 @@ def _project_name(row: dict, prefix: str = "") -> str:
 
 def _url_prefix(name: str, example) -> str:
     """The address of ``name`` up to its one argument: rows build theirs by
-    appending (a reverse per row is most of a page's time)."""
+    appending (a reverse per row costs more than the rest of the row)."""
     url = reverse(name, args=[example])
     return url[: url.rindex(str(example))]
 

@@ -367,6 +367,20 @@ def test_seller_names_only_where_the_account_is_public(client, offers, seller_ac
     assert {row[17] for row in rows[1:]} == {"Forest farm"}
 
 
+def test_names_in_the_rows_are_escaped(client, offers, project, seller_account):
+    Project.objects.filter(pk=project.pk).update(name_en="<script>alert(1)</script>")
+    Account.objects.filter(pk=seller_account.pk).update(is_public=True)
+    seller_account.organization.__class__.objects.filter(
+        pk=seller_account.organization_id
+    ).update(name_en='<img src=x onerror="alert(2)">')
+    body = client.get(
+        reverse("public:market"), HTTP_ACCEPT_LANGUAGE="en"
+    ).content.decode()
+    assert "<script>alert(1)" not in body and "<img src=x" not in body
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
+    assert "&lt;img src=x onerror=&quot;alert(2)&quot;&gt;" in body
+
+
 def test_csv_of_the_filtered_listings(client, offers, project):
     rows = _csv(client.get(reverse("public:market-csv"), {"price_min": "70"}))
     assert rows[0][:4] == ["listing", "listing_url", "project", "project_name_zh"]
