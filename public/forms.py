@@ -112,7 +112,6 @@ class MarketFilterForm(forms.Form):
     def __init__(self, *args, counties: list[dict], **kwargs):
         super().__init__(*args, **kwargs)
         self.counties = counties
-        self.county_ids = {county["adcode"]: county["pk"] for county in counties}
         self.fields["county"].choices = [("", _("All"))] + [
             (county["adcode"], county["name"]) for county in counties
         ]
@@ -162,7 +161,7 @@ class MarketFilterForm(forms.Form):
             if name not in self.errors
         }
         return {
-            "county": self.county_ids.get(data.get("county") or ""),
+            "county": data.get("county") or "",
             "ecosystem": data.get("ecosystem") or "",
             "vintage": data.get("vintage"),
             "price_min": data.get("price_min"),

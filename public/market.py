@@ -4,9 +4,11 @@ best offer. Thin, like ``public.views``: the reads are in
 ``public.selectors`` (and ``trading.selectors``).
 
 The rows are read live, one page in one query. What every visitor sees
-alike and costs more than an index lookup is kept briefly in the cache: the
-monthly prices and the best offer, the map's points per project, the number
-of listings each set of filters matches, the county and organization names."""
+alike and costs more than an index lookup is kept in the cache under the
+market's version (``public.selectors.market_version``: the journal's head
+and the date), so it is never stale: the monthly prices and the best offer,
+the map's points per project, the number of listings each set of filters
+matches. The counties (names and codes) are kept for an hour."""
 
 import hashlib
 
@@ -31,17 +33,14 @@ from registry.selectors import get_user_organization_ids, has_role
 from trading.models import Listing
 from trading.selectors import get_listing
 
-# How long the shared figures stay in the cache: a sale or a new listing shows
-# in them within a minute; the rows themselves are always live.
-MARKET_CACHE_SECONDS = 60
+# The figures are kept under the market's version, which changes with every
+# change they depend on: the time only bounds how long an unused one stays.
+MARKET_CACHE_SECONDS = 300
 COUNTIES_CACHE_SECONDS = 3600
-SUMMARY_KEY = "public:market:summary"
+SUMMARY_KEY = "public:market:summary:"
 COUNTIES_KEY = "public:market:counties"
 MAP_KEY = "public:market:map:"
 COUNT_KEY = "public:market:count:"
-ORGANIZATIONS_KEY = "public:market:organizations"
-ORGANIZATIONS_CACHE_SECONDS = 300
-COUNT_CACHE_SECONDS = 15
 PER_PAGE = 50
 
 
@@ -58,20 +57,29 @@ def _counties() -> list[dict]:
     chinese = (get_language() or "").startswith("zh")
     return [
         {**county, "name": county["name_zh"] if chinese else county["name_en"]}
-        for county in _cached(
-            COUNTIES_KEY, selectors.market_counties, COUNTIES_CACHE_SECONDS
-        )
+        for county in _all_counties()
     ]
 
 
-def _organization_names(ids: set[int]) -> dict[int, tuple[str, str]]:
-    """The names of these organizations, from the cache; read afresh (all of
-    them, one query) when one is missing, e.g. a new seller's."""
-    names = cache.get(ORGANIZATIONS_KEY) or {}
-    if not ids <= names.keys():
-        names = selectors.organization_names(None)
-        cache.set(ORGANIZATIONS_KEY, names, ORGANIZATIONS_CACHE_SECONDS)
-    return names
+def _all_counties() -> list[dict]:
+    return _cached(COUNTIES_KEY, selectors.market_counties, COUNTIES_CACHE_SECONDS)
+
+
+def _county_names(ids: set[int]) -> dict[int, tuple[str, str]]:
+    """{county id: (Chinese name, English name)} from the cached counties,
+    read afresh when one is missing (the divisions were loaded again)."""
+
+    def names() -> dict[int, tuple[str, str]]:
+        return {
+            county["pk"]: (county["name_zh"], county["name_en"])
+            for county in _all_counties()
+        }
+
+    found = names()
+    if not ids <= found.keys():
+        cache.delete(COUNTIES_KEY)
+        found = names()
+    return found
 
 
 def _filter_form(request) -> MarketFilterForm:
@@ -79,10 +87,9 @@ def _filter_form(request) -> MarketFilterForm:
 
 
 class _MarketPaginator(Paginator):
-    """Pages of listing ids whose count is kept in the cache for
-    COUNT_CACHE_SECONDS: the count reads every open listing that matches the
-    filters, a page only its own rows. Meanwhile the count (the heading, the
-    number of pages) may be a few seconds behind the rows, which never are."""
+    """Pages of listing ids whose count is kept in the cache under the
+    market's version and the filters: the count reads every open listing
+    that matches the filters, a page only its own rows."""
 
     def __init__(self, ids, key: str):
         super().__init__(ids, PER_PAGE)
@@ -90,11 +97,7 @@ class _MarketPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        return _cached(
-            COUNT_KEY + self.key,
-            lambda: Paginator.count.func(self),
-            COUNT_CACHE_SECONDS,
-        )
+        return _cached(COUNT_KEY + self.key, lambda: Paginator.count.func(self))
 
 
 def _filters_key(filters: dict) -> str:
@@ -103,10 +106,10 @@ def _filters_key(filters: dict) -> str:
     return hashlib.sha256(repr(chosen).encode()).hexdigest()
 
 
-def _summary() -> dict:
+def _summary(version: str) -> dict:
     """The last 12 months' settled sales and the best offer now (cached)."""
     return _cached(
-        SUMMARY_KEY,
+        SUMMARY_KEY + version,
         lambda: {
             "months": selectors.market_months(),
             "best": selectors.best_offer(),
@@ -214,25 +217,20 @@ def _errors(form: MarketFilterForm) -> list[str]:
 def market(request):
     form = _filter_form(request)
     filters = form.filters()
-    # The count (kept briefly), then one page's rows: the sort and the cut
-    # run on the listings table, only the page's rows are joined.
+    version = selectors.market_version()
+    # The count (cached), then one page's rows: the sort and the cut run on
+    # the listings table, only the page's rows are joined.
     page = _MarketPaginator(
-        selectors.market_listing_ids(**filters), _filters_key(filters)
+        selectors.market_listing_ids(**filters), f"{version}:{_filters_key(filters)}"
     ).get_page(request.GET.get("page"))
     labels = _column_labels()
     rows = _rows_html(
         selectors.market_page_rows(
-            page.object_list,
-            sort=filters["sort"],
-            counties={
-                county["pk"]: (county["name_zh"], county["name_en"])
-                for county in form.counties
-            },
-            organization_names=_organization_names,
+            page.object_list, sort=filters["sort"], county_names=_county_names
         ),
         labels,
     )
-    summary = _summary()
+    summary = _summary(version)
     best = summary["best"]
     months = summary["months"]
     charts = {
@@ -346,7 +344,7 @@ def market_map(request):
         return JsonResponse({"errors": _errors(form)}, status=400)
     filters.pop("sort")
     points = _cached(
-        MAP_KEY + _filters_key(filters),
+        f"{MAP_KEY}{selectors.market_version()}:{_filters_key(filters)}",
         lambda: selectors.market_map_points(**filters),
     )
     project_url = _url_prefix("registry:project-detail", "CODE")

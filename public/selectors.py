@@ -27,6 +27,7 @@ from trading.models import (
     CreditBlock,
     JournalAnchor,
     LedgerEntry,
+    LedgerHead,
     Listing,
     serial_label,
 )
@@ -412,13 +413,28 @@ def get_published_head(*, pk: int | None = None) -> JournalAnchor | None:
 # The market ---------------------------------------------------------------------
 
 
-def market_listings(*, project: str = "", today=None, **filters) -> QuerySet[Listing]:
+def market_listings(
+    *, county: str = "", project: str = "", today=None, **filters
+) -> QuerySet[Listing]:
     """The open listings the public market shows, filtered and sorted
-    (``trading.selectors.filter_listings``; ``project``: a project's code)."""
+    (``trading.selectors.filter_listings``; ``county``: a county's division
+    code; ``project``: a project's code)."""
     listings = filter_listings(list_open_listings(today=today), **filters)
+    if county:
+        listings = listings.filter(batch__project__county__adcode=county)
     if project:
         listings = listings.filter(batch__project__code=project)
     return listings
+
+
+def market_version() -> str:
+    """What the market's cached figures are read at: the journal's head and
+    today's date. Every change to what the market shows appends to the
+    journal (a listing, an order, a return, a withdrawal or expiry with
+    tonnes left, a settlement) or is a new day (end dates), so a figure kept
+    under this version is never stale. One primary-key read."""
+    head = LedgerHead.objects.filter(pk=1).values_list("last_hash", flat=True)
+    return f"{next(iter(head), 'empty')}:{timezone.localdate().isoformat()}"
 
 
 def market_listing_ids(**filters) -> QuerySet:
@@ -519,18 +535,14 @@ def market_rows(listings: QuerySet[Listing]) -> Iterator[dict]:
 
 
 def market_page_rows(
-    page_ids: QuerySet,
-    *,
-    sort: str = "price",
-    counties: dict[int, tuple[str, str]],
-    organization_names,
+    page_ids: QuerySet, *, sort: str = "price", county_names
 ) -> list[dict]:
     """The market rows of one page: ``page_ids`` is a slice of
     ``market_listing_ids`` (sorted by ``sort``), read as a subquery, so the
     sort and the cut run on the listings table alone and only the page's
-    rows are joined. One query. ``counties``: {id: (Chinese, English)
-    name}; ``organization_names(ids)`` gives the same for organizations
-    (the sellers' names are shown only where their account is public)."""
+    rows are joined. Two queries: the rows, their sellers' names (shown only
+    where the account is public). ``county_names(ids)``: {county id:
+    (Chinese name, English name)}."""
     ordering = LISTING_ORDERINGS.get(sort, LISTING_ORDERINGS["price"])
     values = (
         list_open_listings()
@@ -541,6 +553,7 @@ def market_page_rows(
     language = _language()
     rows = [_market_row(item, _PAGE_FIELDS, language) for item in values]
     names = organization_names({row["organization_id"] for row in rows})
+    counties = county_names({row["county_id"] for row in rows})
     index = 0 if language == "zh" else 1
     for row in rows:
         county = counties.get(row["county_id"])
@@ -550,11 +563,11 @@ def market_page_rows(
 
 
 def organization_names(ids) -> dict[int, tuple[str, str]]:
-    """{organization id: (Chinese name, English name)}; every organization
-    when ``ids`` is None."""
-    organizations = Organization.objects.all()
-    if ids is not None:
-        organizations = organizations.filter(pk__in=list(ids))
+    """{organization id: (Chinese name, English name)} of these; no query
+    for none."""
+    if not ids:
+        return {}
+    organizations = Organization.objects.filter(pk__in=list(ids))
     return {
         pk: (name_zh, name_en)
         for pk, name_zh, name_en in organizations.values_list(

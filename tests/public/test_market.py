@@ -736,6 +736,30 @@ def test_the_best_offer_is_the_lowest_price_with_its_quantity(
     assert selectors.best_offer()["pk"] == offers["grass_60"].pk
 
 
+def test_what_the_market_keeps_in_the_cache_follows_every_change(
+    client, offers, seller, seller_account, buyer, buyer_account
+):
+    def look():
+        page = client.get(reverse("public:market"), HTTP_ACCEPT_LANGUAGE="en")
+        points = client.get(reverse("public:market-map")).json()["features"]
+        best = page.context["best"]
+        return (
+            page.context["page"].paginator.count,
+            (best["price"], best["quantity"]),
+            sum(point["properties"]["listings"] for point in points),
+        )
+
+    assert look() == (3, (D("60.00"), 300), 3)
+    cheaper = _list(
+        seller, seller_account, offers["forest_2025"], price="55", quantity=20
+    )
+    assert look() == (4, (D("55.00"), 20), 4)
+    _buy(buyer, buyer_account, cheaper, 15)
+    assert look() == (4, (D("55.00"), 5), 4)
+    market.withdraw_listing(actor=seller, listing=cheaper)
+    assert look() == (3, (D("60.00"), 300), 3)
+
+
 def test_no_offer_no_best_offer(client, db):
     assert selectors.best_offer() is None
     body = client.get(reverse("public:market"), HTTP_ACCEPT_LANGUAGE="en")
@@ -814,9 +838,10 @@ def test_the_market_costs_the_same_queries_for_1_or_20_listings(
     Account.objects.filter(pk=seller_account.pk).update(is_public=True)
     twenty = counts()
     assert twenty == one
-    # Warm: the page's rows. Cold, also the counties, the organizations'
-    # names, the count, the 12 months and the best offer (2).
-    assert one == (7, 1, 2)
+    # Warm: the market's version, the page's rows, their sellers' names.
+    # Cold, also the counties, the count, the 12 months and the best offer
+    # (2); other filters, their count.
+    assert one == (8, 3, 4)
 
 
 def test_the_csv_and_map_cost_the_same_queries_for_1_or_20_listings(
@@ -840,9 +865,9 @@ def test_the_csv_and_map_cost_the_same_queries_for_1_or_20_listings(
     *twenty, rows = counts()
     assert len(rows) == 21
     assert twenty == one
-    # CSV: counties, the rows (one query, read in chunks). Map: counties and
-    # one grouped query; then nothing while it is cached.
-    assert one == [2, 2, 0]
+    # CSV: counties, the rows (one query, read in chunks). Map: counties, the
+    # market's version and one grouped query; then the version only.
+    assert one == [2, 3, 1]
 
 
 def test_a_listings_page_and_the_project_page_cost_a_fixed_number_of_queries(
