@@ -94,10 +94,11 @@ def parse_price(value: object, currency: str = "CNY") -> Decimal:
     places = CURRENCY_PLACES[currency]
     if number < 0:
         raise QuantityError("price", "negative")
-    if not within_places(number, _unit(currency)):
-        raise QuantityError("price", "price_places", places=places)
+    # Size first: quantizing a huge number (1e999) overflows the context.
     if number >= Decimal(10) ** (MAX_PRICE_DIGITS - places):
         raise QuantityError("price", "too_large")
+    if not within_places(number, _unit(currency)):
+        raise QuantityError("price", "price_places", places=places)
     return number.quantize(_unit(currency))
 
 
@@ -111,10 +112,10 @@ def parse_amount(value: object, currency: str = "CNY") -> Decimal:
     places = CURRENCY_PLACES[currency]
     if number <= 0:
         raise QuantityError("amount", "not_positive")
-    if not within_places(number, _unit(currency)):
-        raise QuantityError("amount", "price_places", places=places)
     if number >= Decimal(10) ** (MAX_AMOUNT_DIGITS - places):
         raise QuantityError("amount", "too_large")
+    if not within_places(number, _unit(currency)):
+        raise QuantityError("amount", "price_places", places=places)
     return number.quantize(_unit(currency))
 
 

@@ -1,7 +1,5 @@
 """Forms of the public registry."""
 
-from decimal import InvalidOperation
-
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -123,12 +121,6 @@ class MarketFilterForm(forms.Form):
         try:
             return parse_price(text)
         except QuantityError as error:
-            raise forms.ValidationError(
-                quantity_message(error), code=error.code
-            ) from None
-        except InvalidOperation:
-            # parse_price lets a huge exponent (1e999) through to quantize.
-            error = QuantityError("price", "not_a_number")
             raise forms.ValidationError(
                 quantity_message(error), code=error.code
             ) from None

@@ -634,8 +634,12 @@ class Listing(models.Model):
         ordering = ["-created_at", "-pk"]
         verbose_name = _("listing")
         verbose_name_plural = _("listings")
+        # The public market's sorts (trading.selectors.LISTING_ORDERINGS) read
+        # one page of open listings in index order.
         indexes = [
-            models.Index(fields=["status", "price_per_tonne"]),
+            models.Index(fields=["status", "price_per_tonne", "id"]),
+            models.Index(fields=["status", "quantity_left", "id"]),
+            models.Index(fields=["status", "-created_at", "-id"]),
             models.Index(fields=["status", "ends_on"]),
         ]
         constraints = [

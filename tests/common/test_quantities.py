@@ -79,6 +79,9 @@ def test_prices_are_read_to_the_fen(value, expected):
         ("Infinity", "not_a_number"),
         (True, "not_a_number"),
         ("10000000000", "too_large"),
+        # Huge exponents: refused as too large, not an overflow (a 500).
+        ("1e999", "too_large"),
+        ("1.5e50", "too_large"),
     ],
 )
 def test_prices_with_more_places_than_the_currency_are_refused_not_rounded(value, code):
@@ -163,3 +166,24 @@ def test_a_quantity_refusal_is_a_domain_error_on_its_field_with_its_code():
     assert refusal.message_dict == {
         "quantity": ["Credits are whole tonnes: enter a whole number."]
     }
+
+
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [
+        ("4750", None),
+        ("4750.005", "price_places"),
+        ("0", "not_positive"),
+        ("-3", "not_positive"),
+        ("abc", "not_a_number"),
+        ("1e999", "too_large"),
+        ("1" + "0" * 22, "too_large"),
+    ],
+)
+def test_amounts_received(value, code):
+    if code is None:
+        assert quantities.parse_amount(value) == quantities.money(value)
+        return
+    with pytest.raises(QuantityError) as raised:
+        quantities.parse_amount(value)
+    assert (raised.value.kind, raised.value.code) == ("amount", code)

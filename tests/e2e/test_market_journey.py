@@ -96,7 +96,8 @@ def test_a_village_sells_and_a_company_retires_on_delivery(page_factory, screens
     admin = page_factory(locale="zh-CN")
     log_in(admin, "registry_admin_demo")
     admin.get_by_role("link", name="审核队列").click()
-    item = admin.locator(".review-item", has=admin.locator(f"[data-order='{order.pk}']"))
+    order_facts = admin.locator(f"[data-order='{order.pk}']")
+    item = admin.locator(".review-item", has=order_facts)
     assert "农商行 20261205-0093" in item.inner_text()
     assert listing.number in item.inner_text()
     screenshot(admin, "market-review-zh")
@@ -120,11 +121,16 @@ def test_a_village_sells_and_a_company_retires_on_delivery(page_factory, screens
     buyer.goto("/market/")
     row = buyer.locator(f"[data-listing='{listing.pk}']").first
     assert "150" in row.inner_text()
+    # This month: the demo's 200 t at 95.70 and this sale's 50 t at 95.00,
+    # weighted by the tonnes: (200 x 95.70 + 50 x 95.00) / 250 = 95.56.
     month = timezone.localdate().strftime("%Y-%m")
-    months = buyer.locator("table.compact tbody tr", has_text=month)
-    assert "95.00" in months.inner_text() or "95" in months.inner_text()
+    cells = buyer.locator("table.compact tbody tr", has_text=month).locator("td")
+    assert [cells.nth(i).inner_text() for i in range(3)] == [month, "250", "95.56"]
+    assert buyer.locator("[data-best-price]").inner_text() == "95.00"
+    assert buyer.locator("[data-best-quantity]").inner_text().startswith("150")
     buyer.wait_for_function(
-        "() => !!Chart.getChart(document.querySelector(\"canvas[data-chart='market']\"))"
+        "() => !!Chart.getChart("
+        "document.querySelector(\"canvas[data-chart='market']\"))"
     )
     screenshot(buyer, "market-after-sale-en")
     assert verify_ledger(record=False).violations == []
