@@ -238,11 +238,25 @@ def _take_front(
     for block in blocks:
         if remaining == 0:
             break
+        remainder = None
         if block.quantity > remaining:
-            (_first, last), (rest_first, rest_last) = split(
+            (_first, last), remainder = split(
                 block.first_serial, block.last_serial, remaining
             )
             block.last_serial, block.quantity = last, remaining
+        for name, value in taken.items():
+            setattr(block, name, value)
+        # The block shrinks before its remainder is written, as in the
+        # PostgreSQL functions: blocks never overlap, not even within a
+        # transaction (PostgreSQL's exclusion constraint checks each row).
+        CreditBlock.objects.filter(pk=block.pk).update(
+            last_serial=block.last_serial,
+            quantity=block.quantity,
+            updated_at=now,
+            **taken,
+        )
+        if remainder is not None:
+            rest_first, rest_last = remainder
             CreditBlock.objects.create(
                 batch_id=block.batch_id,
                 account_id=block.account_id,
@@ -251,14 +265,6 @@ def _take_front(
                 quantity=rest_last - rest_first + 1,
                 **rest,
             )
-        for name, value in taken.items():
-            setattr(block, name, value)
-        CreditBlock.objects.filter(pk=block.pk).update(
-            last_serial=block.last_serial,
-            quantity=block.quantity,
-            updated_at=now,
-            **taken,
-        )
         remaining -= block.quantity
         moved.append(block)
     return moved
