@@ -8,7 +8,7 @@ PY=.venv/bin/python
 
 for module in bench/*.py; do
   name=$(basename "$module" .py)
-  case "$name" in __init__|report|ledger|certificates|split|_*) continue ;; esac
+  case "$name" in __init__|report|ledger|certificates|market|split|_*) continue ;; esac
   echo "== bench.$name (embedded)"
   "$PY" -m "bench.$name"
 done
@@ -20,7 +20,7 @@ fi
 
 if stack_env=$(bash scripts/production_stack.sh); then
   while IFS= read -r line; do export "${line?}"; done <<< "$stack_env"
-  for name in overlap ledger certificates split; do
+  for name in overlap ledger certificates market split; do
     echo "== bench.$name (PostgreSQL/PostGIS)"
     "$PY" -m "bench.$name"
   done
