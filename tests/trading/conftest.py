@@ -83,3 +83,56 @@ def issue(admin, project, seller_account, operator):
         )
 
     return make
+
+
+# The market -------------------------------------------------------------------
+
+
+@pytest.fixture
+def batch(issue):
+    return issue(quantity=1000, buffer=100)  # 900 t to the seller
+
+
+@pytest.fixture
+def listing(seller, seller_account, batch):
+    """200 t of the batch at 95 CNY, in lots of at least 10 t."""
+    from trading import market
+
+    return market.create_listing(
+        actor=seller,
+        account=seller_account,
+        batch=batch,
+        quantity=200,
+        price_per_tonne="95",
+        minimum_lot=10,
+        idempotency_key=new_key(),
+    )
+
+
+def order_from(buyer, buyer_account, listing, quantity=50, **extra):
+    """A buyer's order through trading.market (a fresh key unless ``key``)."""
+    from trading import market
+
+    return market.place_order(
+        actor=buyer,
+        listing=listing,
+        buyer_account=buyer_account,
+        quantity=quantity,
+        idempotency_key=extra.pop("key", None) or new_key(),
+        **extra,
+    )
+
+
+def confirm_payment(seller, order, **extra):
+    """The seller's confirmation of the full amount, paid today."""
+    from django.utils import timezone
+
+    from trading import market
+
+    values = {
+        "amount": order.amount,
+        "paid_on": timezone.localdate(),
+        "reference": "ICBC-20261205-0042",
+    }
+    values.update(extra)
+    return market.confirm_payment(actor=seller, order=order, **values)

@@ -12,7 +12,9 @@ from django.utils import timezone
 
 from common.errors import NotPermitted, StateConflict
 from registry.roles import Role
+from tests.trading.conftest import confirm_payment as _confirm
 from tests.trading.conftest import new_key
+from tests.trading.conftest import order_from as _order
 from trading import market, services
 from trading.models import (
     Certificate,
@@ -30,45 +32,6 @@ def _codes(error: ValidationError) -> set[str]:
     return {e.code for errors in error.error_dict.values() for e in errors} | (
         {error.code} if getattr(error, "code", None) else set()
     )
-
-
-@pytest.fixture
-def batch(issue):
-    return issue(quantity=1000, buffer=100)  # 900 t to the seller
-
-
-@pytest.fixture
-def listing(seller, seller_account, batch):
-    return market.create_listing(
-        actor=seller,
-        account=seller_account,
-        batch=batch,
-        quantity=200,
-        price_per_tonne="95",
-        minimum_lot=10,
-        idempotency_key=new_key(),
-    )
-
-
-def _order(buyer, buyer_account, listing, quantity=50, **extra):
-    return market.place_order(
-        actor=buyer,
-        listing=listing,
-        buyer_account=buyer_account,
-        quantity=quantity,
-        idempotency_key=extra.pop("key", None) or new_key(),
-        **extra,
-    )
-
-
-def _confirm(seller, order, **extra):
-    values = {
-        "amount": order.amount,
-        "paid_on": timezone.localdate(),
-        "reference": "ICBC-20261205-0042",
-    }
-    values.update(extra)
-    return market.confirm_payment(actor=seller, order=order, **values)
 
 
 def _listed_tonnes(listing) -> int:

@@ -8,47 +8,14 @@ one check named is the one that sees it."""
 import pytest
 from django.utils import timezone
 
-from tests.trading.conftest import new_key
+from tests.trading.conftest import confirm_payment as _confirm
+from tests.trading.conftest import order_from as _order
 from tests.trading.tampering import guards_lifted, rehash_from
 from trading import market
-from trading.models import CreditBlock, LedgerEntry, Order, TradeRequest
+from trading.models import CreditBlock, LedgerEntry, TradeRequest
 from trading.verification import verify_ledger
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def listing(issue, seller, seller_account):
-    batch = issue(quantity=1000, buffer=100)  # 900 t to the seller
-    return market.create_listing(
-        actor=seller,
-        account=seller_account,
-        batch=batch,
-        quantity=200,
-        price_per_tonne="95",
-        minimum_lot=10,
-        idempotency_key=new_key(),
-    )
-
-
-def _order(buyer, buyer_account, listing, quantity=50) -> Order:
-    return market.place_order(
-        actor=buyer,
-        listing=listing,
-        buyer_account=buyer_account,
-        quantity=quantity,
-        idempotency_key=new_key(),
-    )
-
-
-def _confirm(seller, order) -> None:
-    market.confirm_payment(
-        actor=seller,
-        order=order,
-        amount=order.amount,
-        paid_on=timezone.localdate(),
-        reference="ICBC-20261205-0042",
-    )
 
 
 def _clean() -> None:

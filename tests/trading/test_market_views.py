@@ -4,7 +4,6 @@ the request. Each page's permissions are per object."""
 
 from datetime import timedelta
 
-import pytest
 from django.urls import reverse
 from django.utils import timezone
 
@@ -13,39 +12,9 @@ from registry.models import Organization
 from registry.roles import Role
 from registry.uscc import check_character
 from tests.trading.conftest import new_key
-from trading import market
+from tests.trading.conftest import order_from as _order
 from trading.models import Listing, Order, TradeRequest
 from trading.selectors import get_account_balance
-
-
-@pytest.fixture
-def batch(issue):
-    return issue(quantity=1000, buffer=100)
-
-
-@pytest.fixture
-def listing(seller, seller_account, batch):
-    return market.create_listing(
-        actor=seller,
-        account=seller_account,
-        batch=batch,
-        quantity=200,
-        price_per_tonne="95",
-        minimum_lot=10,
-        idempotency_key=new_key(),
-    )
-
-
-def _order(buyer, buyer_account, listing, quantity=50, **extra):
-    return market.place_order(
-        actor=buyer,
-        listing=listing,
-        buyer_account=buyer_account,
-        quantity=quantity,
-        idempotency_key=new_key(),
-        **extra,
-    )
-
 
 _orgs = iter(range(10, 99))
 
