@@ -16,6 +16,7 @@ from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import JsonResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -42,6 +43,12 @@ COUNTIES_KEY = "public:market:counties"
 MAP_KEY = "public:market:map:"
 COUNT_KEY = "public:market:count:"
 PER_PAGE = 50
+# The market page's content, per version, language and query (see market()):
+# queries longer than this are rendered afresh, so odd URLs cannot fill the
+# cache; entries live a few minutes at most, a new version replaces them.
+PAGE_KEY = "public:market:page:"
+PAGE_CACHE_SECONDS = 120
+PAGE_CACHE_MAX_QUERY = 300
 
 
 def _cached(key: str, compute, seconds: int = MARKET_CACHE_SECONDS):
@@ -215,9 +222,38 @@ def _errors(form: MarketFilterForm) -> list[str]:
 
 @require_GET
 def market(request):
+    """The market page. Its content is the same for every visitor of one
+    language and query while the market is unchanged, so it is rendered once
+    per market version (and which holders are named in public) and kept; the
+    page around it, with the visitor's navigation and forms, is rendered per
+    request. A repeated page costs two small queries and one cache read. A
+    project or organization renamed shows within PAGE_CACHE_SECONDS."""
+    version = selectors.market_version()
+    query = request.GET.urlencode()
+    key = None
+    if len(query) <= PAGE_CACHE_MAX_QUERY:
+        digest = hashlib.sha256(query.encode()).hexdigest()
+        holders = selectors.public_holders_version()
+        key = f"{PAGE_KEY}{version}:{holders}:{get_language()}:{digest}"
+        cached = cache.get(key)
+        if cached is not None:
+            body, status = cached
+            return _market_page(request, body, status)
+    body, status = _market_body(request, version)
+    if key is not None:
+        cache.set(key, (body, status), PAGE_CACHE_SECONDS)
+    return _market_page(request, body, status)
+
+
+def _market_page(request, body: str, status: int):
+    return render(
+        request, "public/market.html", {"body": mark_safe(body)}, status=status
+    )
+
+
+def _market_body(request, version: str) -> tuple[str, int]:
     form = _filter_form(request)
     filters = form.filters()
-    version = selectors.market_version()
     # The count (cached), then one page's rows: the sort and the cut run on
     # the listings table, only the page's rows are joined.
     page = _MarketPaginator(
@@ -248,9 +284,8 @@ def market(request):
         },
     }
     query = _query_without_page(request)
-    return render(
-        request,
-        "public/market.html",
+    body = render_to_string(
+        "public/market_body.html",
         {
             "form": form,
             "filter_errors": _errors(form),
@@ -266,8 +301,9 @@ def market(request):
             "best_project_name": _project_name(best, "project_") if best else "",
             "charts": charts,
         },
-        status=400 if form.errors else 200,
+        request=request,
     )
+    return body, 400 if form.errors else 200
 
 
 @require_GET

@@ -437,6 +437,17 @@ def market_version() -> str:
     return f"{next(iter(head), 'empty')}:{timezone.localdate().isoformat()}"
 
 
+def public_holders_version() -> str:
+    """Which holding accounts name their holder in public, as a short
+    fingerprint (how many, and the sum of their ids): it changes whenever an
+    account is made public or private, so a market page kept under it never
+    shows a name its holder has withdrawn. One aggregate over the accounts."""
+    row = Account.objects.filter(is_public=True).aggregate(
+        count=Count("pk"), ids=Sum("pk")
+    )
+    return f"{row['count']}:{row['ids'] or 0}"
+
+
 def market_listing_ids(**filters) -> QuerySet:
     """The ids of ``market_listings`` in their order: what a page of the
     market is cut from (the count and the page read the listings table and

@@ -838,10 +838,11 @@ def test_the_market_costs_the_same_queries_for_1_or_20_listings(
     Account.objects.filter(pk=seller_account.pk).update(is_public=True)
     twenty = counts()
     assert twenty == one
-    # Warm: the market's version, the page's rows, their sellers' names.
-    # Cold, also the counties, the count, the 12 months and the best offer
-    # (2); other filters, their count.
-    assert one == (8, 3, 4)
+    # Warm: the market's version and which holders are public (the page's
+    # content comes from the cache). Cold, also the counties, the count, the
+    # page's rows, their sellers' names, the 12 months and the best offer
+    # (2); other filters, their count, rows and names.
+    assert one == (9, 2, 5)
 
 
 def test_the_csv_and_map_cost_the_same_queries_for_1_or_20_listings(
@@ -883,3 +884,19 @@ def test_a_listings_page_and_the_project_page_cost_a_fixed_number_of_queries(
     for price in ("81", "82", "83"):
         _list(seller, offers["forest_80"].account, batch, price=price)
     assert _queries(client, url) == few
+
+
+def test_the_kept_market_page_is_per_language_and_never_keeps_the_visitor(
+    client, offers, make_user
+):
+    url = reverse("public:market")
+    chinese = client.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    english = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "碳信用交易市场" in chinese
+    assert "Carbon-credit market" in english and "碳信用交易市场" not in english
+    visitor = make_user(username="market_visitor")
+    client.force_login(visitor)
+    signed_in = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "market_visitor" in signed_in
+    client.logout()
+    assert "market_visitor" not in client.get(url).content.decode()
