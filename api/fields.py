@@ -48,3 +48,14 @@ class AmountField(serializers.DecimalField):
             raise serializers.ValidationError(
                 quantity_message(error), code=error.code
             ) from None
+
+
+class SlugField(serializers.SlugRelatedField):
+    """A related object named by a slug, refusing text no slug can hold (a NUL
+    character, which PostgreSQL cannot even compare) as "does not exist"
+    rather than letting the lookup fail as a server error."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("does_not_exist", slug_name=self.slug_field, value="\\x00")
+        return super().to_internal_value(data)

@@ -3,7 +3,7 @@
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from api.fields import PriceField
+from api.fields import PriceField, SlugField
 from estimation.models import (
     ClassMapping,
     ClassScheme,
@@ -111,9 +111,7 @@ class LandCoverUploadSerializer(serializers.Serializer):
     name_en = serializers.CharField(max_length=200)
     product = serializers.ChoiceField(choices=LandCoverDataset.Product.choices)
     year = serializers.IntegerField(min_value=1970, max_value=2100)
-    scheme = serializers.SlugRelatedField(
-        slug_field="slug", queryset=ClassScheme.objects.all()
-    )
+    scheme = SlugField(slug_field="slug", queryset=ClassScheme.objects.all())
     file = serializers.FileField(
         help_text=(
             "A GeoTIFF of class codes, or land-use polygons as a GeoPackage or a "

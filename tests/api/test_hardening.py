@@ -250,3 +250,27 @@ def test_a_cancellation_from_a_final_account_is_a_400_json_error(
     assert body["fields"]["from_account"][0]["code"] == "account_kind"
     assert not TradeRequest.objects.exists()
     assert not LedgerEntry.objects.exists()
+
+
+def test_a_nul_character_in_a_named_choice_is_a_400_not_a_server_error(
+    api, staff, owner_org, reference_data
+):
+    # Found by schemathesis on PostgreSQL, which cannot compare text with NUL.
+    from estimation.models import LandCoverDataset
+
+    response = api(staff).post(
+        f"{API}/landcover-datasets/",
+        {
+            "organization": owner_org.pk,
+            "name_zh": "土地覆盖",
+            "name_en": "Land cover",
+            "product": "modis-igbp",
+            "year": 2020,
+            "scheme": "\x00igbp",
+            "file": SimpleUploadedFile("file.zip", b"PK\x03\x04"),
+        },
+        format="multipart",
+    )
+    assert response.status_code == 400
+    assert "scheme" in response.json()["fields"]
+    assert not LandCoverDataset.objects.exists()
